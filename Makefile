@@ -1,0 +1,75 @@
+# Everything bootstraps itself from python3: a tools venv with a pinned uv, the project venv from uv.lock,
+# and aws-sam-cli as a separate uv tool (it pins older boto3/pydantic, so it never shares our venv).
+PYTHON ?= python3
+TOOLS  := .tools
+UV     := $(TOOLS)/bin/uv
+VENV   := .venv
+BIN    := $(VENV)/bin
+SAM    := $(TOOLS)/bin/sam
+UV_VERSION      := 0.13.9
+SAM_CLI_VERSION := 1.170.0
+
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+export UV_TOOL_DIR := $(abspath $(TOOLS))/uv-tools
+export UV_TOOL_BIN_DIR := $(abspath $(TOOLS))/bin
+# Tests and local runs never talk to AWS: fixed fake credentials and region.
+export AWS_DEFAULT_REGION ?= eu-west-1
+export AWS_ACCESS_KEY_ID ?= testing
+export AWS_SECRET_ACCESS_KEY ?= testing
+export POWERTOOLS_TRACE_DISABLED ?= 1
+export POWERTOOLS_METRICS_NAMESPACE ?= overage
+export POWERTOOLS_SERVICE_NAME ?= overage
+
+.PHONY: help install demo test unit lint format validate build bench clean
+
+help:
+	@echo "make demo      replay a month of CRM events through every function (embedded moto) and print the results"
+	@echo "make test      lint + template validation + the whole pytest suite"
+	@echo "make lint      ruff (lint + format check) and mypy"
+	@echo "make validate  cfn-lint and sam validate --lint on template.yaml"
+	@echo "make build     sam build (needs a python3.13 on PATH)"
+	@echo "make bench     benchmarks under bench/"
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
+
+$(VENV)/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --all-extras --python $(PYTHON) --quiet
+	@touch $@
+
+$(SAM): | $(UV)
+	$(UV) tool install --quiet --python $(PYTHON) aws-sam-cli==$(SAM_CLI_VERSION)
+
+install: $(VENV)/.synced
+
+demo: install
+	$(BIN)/overage demo
+
+test: lint validate unit
+
+unit: install
+	$(BIN)/pytest -q
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+validate: install $(SAM)
+	$(BIN)/cfn-lint template.yaml
+	$(SAM) validate --lint --template template.yaml --region $(AWS_DEFAULT_REGION)
+
+build: $(SAM)
+	$(SAM) build --template template.yaml
+
+bench: install
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis reports-local
