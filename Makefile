@@ -18,6 +18,7 @@ export AWS_DEFAULT_REGION ?= eu-west-1
 export AWS_ACCESS_KEY_ID ?= testing
 export AWS_SECRET_ACCESS_KEY ?= testing
 export POWERTOOLS_TRACE_DISABLED ?= 1
+export SAM_CLI_TELEMETRY := 0
 export POWERTOOLS_METRICS_NAMESPACE ?= overage
 export POWERTOOLS_SERVICE_NAME ?= overage
 

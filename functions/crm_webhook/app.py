@@ -1,0 +1,235 @@
+"""CrmWebhookFunction: signed CRM webhooks in, account standing out (spec §4). Wiring only."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyValidationError,
+)
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from overage import aws, ingest
+from overage.catalog_source import current_catalog
+from overage.config import Settings
+from overage.domain import signature
+from overage.domain.account import standing
+from overage.domain.crm_events import (
+    MalformedJson,
+    crm_event_schema,
+    field_errors,
+    parse_crm_event,
+)
+from overage.errors import (
+    Conflict,
+    InvalidRequest,
+    MalformedRequest,
+    NotFound,
+    PayloadTooLarge,
+    SignatureError,
+)
+from overage.observability import logger, metrics, tracer
+from overage.store.accounts import AccountsStore
+from pydantic import ValidationError
+
+MAX_BODY_BYTES = 256 * 1024
+SECRET_MAX_AGE_SECONDS = 300
+
+app = APIGatewayRestResolver(enable_validation=True)
+
+
+# ---------------------------------------------------------------- wiring helpers
+def _settings() -> Settings:
+    return Settings.from_env()
+
+
+def _accounts(settings: Settings) -> AccountsStore:
+    return AccountsStore(settings.accounts_table, aws.client("dynamodb"))
+
+
+def _webhook_secret(settings: Settings) -> str:
+    from aws_lambda_powertools.utilities import parameters
+
+    return str(
+        parameters.get_parameter(settings.webhook_secret_parameter, decrypt=True, max_age=SECRET_MAX_AGE_SECONDS)
+    )
+
+
+def _mark_replayed(response: Any, idempotent_data: Any) -> Any:
+    return {**response, "_replayed": True}
+
+
+@cache
+def _idempotency(table: str, ttl_days: int, endpoint: str | None) -> tuple[IdempotencyConfig, Any]:
+    """Built on first use, never at import: the persistence layer creates a boto3 client."""
+    config = IdempotencyConfig(
+        event_key_jmespath="id",
+        payload_validation_jmespath="[type, account_id, occurred_at, data]",
+        raise_on_no_idempotency_key=True,
+        expires_after_seconds=ttl_days * 24 * 3600,
+        response_hook=_mark_replayed,
+    )
+    store = DynamoDBPersistenceLayer(table_name=table, boto3_client=aws.client("dynamodb"))
+
+    @idempotent_function(data_keyword_argument="event", persistence_store=store, config=config)
+    def apply_once(event: dict[str, Any]) -> dict[str, Any]:
+        settings = _settings()
+        return ingest.apply_event(parse_crm_event(json.dumps(event)), _accounts(settings))
+
+    return config, apply_once
+
+
+def _raw_body() -> bytes:
+    event = app.current_event
+    body = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        return base64.b64decode(body)
+    return body.encode("utf-8")
+
+
+def _json(status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        status_code=status,
+        content_type="application/json",
+        body=json.dumps(payload, sort_keys=True),
+        headers=headers or {},
+    )
+
+
+# ---------------------------------------------------------------- routes
+@app.post("/webhooks/crm", summary="Deliver a signed CRM event", tags=["webhook"])
+def receive_crm_event():  # no return annotation: the routes answer with hand-built Responses
+    raw = _raw_body()
+    if len(raw) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"body is {len(raw)} bytes; the limit is {MAX_BODY_BYTES}")
+    settings = _settings()
+    header = app.current_event.headers.get("Overage-Signature")  # case-insensitive in Powertools v3
+    signature.verify(header, raw, _webhook_secret(settings), int(time.time()))
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MalformedRequest("body is not UTF-8") from None
+    try:
+        event = parse_crm_event(text)
+    except MalformedJson as error:
+        raise MalformedRequest(f"body is not JSON: {error}") from None
+    logger.append_keys(account_id=event.account_id, crm_event_id=event.id)
+    catalog = current_catalog(settings)
+    ingest.check_event(event, catalog, datetime.now(UTC))
+    config, apply_once = _idempotency(settings.idempotency_table, settings.idempotency_ttl_days, aws.endpoint_key())
+    config.register_lambda_context(app.lambda_context)
+    result = dict(apply_once(event=event.model_dump(mode="json")))
+    replayed = bool(result.pop("_replayed", False))
+    metrics.add_metric(name="CrmEventReplayed" if replayed else "CrmEventAccepted", unit=MetricUnit.Count, value=1)
+    return _json(200 if replayed else 202, result, {"Idempotent-Replayed": "true"} if replayed else None)
+
+
+@app.get("/accounts/<account_id>", summary="An account's standing", tags=["accounts"])
+def get_account(account_id: str):  # no return annotation: the routes answer with hand-built Responses
+    settings = _settings()
+    account = _accounts(settings).require(account_id)
+    return _json(200, standing(account, current_catalog(settings)))
+
+
+@app.get("/openapi.json", summary="This API's OpenAPI document", tags=["meta"])
+def openapi_document():  # no return annotation: the routes answer with hand-built Responses
+    return _json(200, openapi())
+
+
+def openapi() -> dict[str, Any]:
+    """The generated document, with the webhook body schema the route validates by hand (after the signature)."""
+    document = json.loads(app.get_openapi_json_schema(title="overage CRM API", version="1.0.0"))
+    schema = crm_event_schema()
+    components = document.setdefault("components", {}).setdefault("schemas", {})
+    components.update(schema.pop("$defs", {}))
+    operation = document["paths"]["/webhooks/crm"]["post"]
+    operation["parameters"] = [
+        {
+            "name": "Overage-Signature",
+            "in": "header",
+            "required": True,
+            "schema": {"type": "string", "pattern": "^t=[0-9]+,v1=[0-9a-f]{64}$"},
+            "description": "t=<unix seconds>,v1=<hex HMAC-SHA256(secret, '<t>.<raw body>')>",
+        }
+    ]
+    operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": schema}}}
+    operation["responses"] = {
+        "202": {"description": "accepted and applied"},
+        "200": {"description": "the same id again: the first result, applied once"},
+        "400": {"description": "malformed JSON"},
+        "401": {"description": "bad signature or stale timestamp"},
+        "404": {"description": "unknown account"},
+        "409": {"description": "the id was already used for a different body, or is being processed"},
+        "413": {"description": "body over 256 KiB"},
+        "422": {"description": "schema violation; each bad field is named"},
+    }
+    return document
+
+
+# ---------------------------------------------------------------- errors → HTTP (the only place)
+@app.exception_handler(SignatureError)
+def _unauthorised(error: SignatureError) -> Response:
+    metrics.add_metric(name="WebhookSignatureRejected", unit=MetricUnit.Count, value=1)
+    return _json(401, {"message": str(error)})
+
+
+@app.exception_handler(PayloadTooLarge)
+def _too_large(error: PayloadTooLarge) -> Response:
+    return _json(413, {"message": str(error)})
+
+
+@app.exception_handler(MalformedRequest)
+def _malformed(error: MalformedRequest) -> Response:
+    return _json(400, {"message": str(error)})
+
+
+@app.exception_handler(ValidationError)
+def _schema_violation(error: ValidationError) -> Response:
+    return _json(422, {"message": "the event does not match the webhook contract", "errors": field_errors(error)})
+
+
+@app.exception_handler(InvalidRequest)
+def _invalid(error: InvalidRequest) -> Response:
+    errors = [{"field": field, "message": message} for field, message in error.fields.items()]
+    return _json(422, {"message": error.message, "errors": errors})
+
+
+@app.exception_handler(NotFound)
+def _not_found(error: NotFound) -> Response:
+    return _json(404, {"message": str(error)})
+
+
+@app.exception_handler(IdempotencyValidationError)
+def _reused_id(_error: IdempotencyValidationError) -> Response:
+    return _json(409, {"message": "this event id was already used for a different event; use a new id"})
+
+
+@app.exception_handler(IdempotencyAlreadyInProgressError)
+def _in_progress(_error: IdempotencyAlreadyInProgressError) -> Response:
+    return _json(409, {"message": "an event with this id is being processed; retry shortly"})
+
+
+@app.exception_handler(Conflict)
+def _conflict(error: Conflict) -> Response:
+    return _json(409, {"message": str(error)})
+
+
+# ---------------------------------------------------------------- entry point
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

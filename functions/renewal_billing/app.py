@@ -1,0 +1,51 @@
+"""RenewalBillingFunction: daily schedule → fan out due accounts; SQS batch → bill each account. Wiring only."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from overage import aws, wiring
+from overage.catalog_source import current_catalog
+from overage.config import Settings
+from overage.domain.instants import parse_instant
+from overage.observability import logger, metrics, tracer
+from overage.renewals import RenewalBilling, dispatch_due
+from overage.schedule import business_time
+
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def _bill_record(record: SQSRecord) -> None:
+    message = json.loads(record.body)
+    settings = Settings.from_env()
+    logger.append_keys(account_id=message["account_id"])
+    billing = RenewalBilling(
+        accounts=wiring.accounts(settings),
+        ledger=wiring.ledger(settings),
+        outbox=wiring.outbox(settings),
+        catalog=current_catalog(settings),
+    )
+    outcomes = billing.bill_account(message["account_id"], parse_instant(message["as_of"]), datetime.now(UTC))
+    issued = sum(1 for outcome in outcomes if outcome.invoice is not None)
+    metrics.add_metric(name="InvoicesIssued", unit=MetricUnit.Count, value=issued)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any] | PartialItemFailureResponse:
+    if "Records" in event:
+        return process_partial_response(event=event, record_handler=_bill_record, processor=processor, context=context)
+    as_of = business_time(event)
+    settings = Settings.from_env()
+    redelivered = wiring.outbox(settings).redeliver_stale(datetime.now(UTC))
+    dispatched = dispatch_due(wiring.accounts(settings), aws.client("sqs"), settings.billing_queue_url, as_of)
+    metrics.add_metric(name="AccountsDue", unit=MetricUnit.Count, value=dispatched)
+    return {"as_of": as_of.isoformat(), "accounts_dispatched": dispatched, "notices_redelivered": redelivered}

@@ -1,0 +1,119 @@
+"""Money: ``Decimal`` with two places, every line rounded half-up, VAT on the net total.
+
+Floats are refused everywhere: a price that went through a float is already wrong.
+Models serialise amounts as strings (``"10.00"``) in JSON mode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, model_validator
+
+CENT = Decimal("0.01")
+ZERO = Decimal("0.00")
+
+
+def round_money(x: Decimal | int) -> Decimal:
+    """Round to the cent, half-up (away from zero on a tie): 0.005 → 0.01, -0.005 → -0.01."""
+    if isinstance(x, bool) or not isinstance(x, Decimal | int):
+        raise TypeError(f"money must be Decimal or int, not {type(x).__name__}")
+    value = Decimal(x)
+    if not value.is_finite():
+        raise ValueError(f"money must be finite, not {value}")
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def _refuse_float(value: Any) -> Any:
+    if isinstance(value, float):
+        raise ValueError("a float is not money; use a string like '10.00' or a Decimal")
+    return value
+
+
+def _finite(value: Decimal) -> Decimal:
+    if not value.is_finite():
+        raise ValueError("must be a finite number")
+    return value
+
+
+def _cents(value: Decimal) -> Decimal:
+    """An amount already in cents: at most two decimals, shown with exactly two."""
+    cents = _finite(value).quantize(CENT)
+    if cents != value:
+        raise ValueError(f"{value} has more than two decimals")
+    return cents
+
+
+Amount = Annotated[Decimal, BeforeValidator(_refuse_float), AfterValidator(_cents)]
+"""A money amount in cents (at most two decimals); floats refused."""
+
+Rate = Annotated[Decimal, BeforeValidator(_refuse_float), AfterValidator(_finite)]
+"""An exact decimal that is not necessarily in cents (a unit price, a quantity); floats refused."""
+
+
+class InvoiceLine(BaseModel):
+    """One invoice line: ``amount`` = quantity x unit price, rounded half-up to the cent."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    code: str
+    description: str
+    quantity: Annotated[int | Decimal, BeforeValidator(_refuse_float)]
+    unit_price: Rate
+    amount: Amount
+
+    @model_validator(mode="after")
+    def _amount_is_quantity_times_unit_price(self) -> InvoiceLine:
+        expected = round_money(Decimal(self.quantity) * self.unit_price)
+        if self.amount != expected:
+            raise ValueError(
+                f"amount {self.amount} is not quantity {self.quantity} x unit price {self.unit_price} "
+                f"rounded to the cent ({expected})"
+            )
+        return self
+
+    @classmethod
+    def of(cls, code: str, description: str, quantity: int | Decimal, unit_price: Decimal) -> InvoiceLine:
+        """Build a line, computing its amount."""
+        if isinstance(quantity, float) or isinstance(unit_price, float):
+            raise TypeError("a float is not money; use Decimal")
+        return cls(
+            code=code,
+            description=description,
+            quantity=quantity,
+            unit_price=unit_price,
+            amount=round_money(Decimal(quantity) * unit_price),
+        )
+
+
+class Totals(BaseModel):
+    """Net, VAT and gross of an invoice (or of any amount VAT applies to)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    net: Amount
+    vat: Amount
+    gross: Amount
+
+    @model_validator(mode="after")
+    def _gross_is_net_plus_vat(self) -> Totals:
+        if self.gross != self.net + self.vat:
+            raise ValueError(f"gross {self.gross} is not net {self.net} + VAT {self.vat}")
+        return self
+
+
+def with_vat(net: Decimal, vat_rate: Decimal) -> Totals:
+    """VAT on a net amount: vat = round_money(net x rate), gross = net + vat."""
+    if isinstance(vat_rate, float):
+        raise TypeError("a float is not a VAT rate; use Decimal")
+    net = round_money(net)
+    vat = round_money(net * vat_rate)
+    return Totals(net=net, vat=vat, gross=net + vat)
+
+
+def totals(lines: Iterable[InvoiceLine], vat_rate: Decimal) -> Totals:
+    """Net = sum of the (already rounded) line amounts; VAT is computed once, on the net."""
+    net = sum((line.amount for line in lines), ZERO)
+    return with_vat(net, vat_rate)

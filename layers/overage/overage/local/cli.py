@@ -1,0 +1,296 @@
+"""The ``overage`` console script: demo, local up, local api, invoke, webhook send.
+
+Every mistake a developer can make at the command line (a missing or malformed file, an unknown function,
+a port in use, no local stack running) ends in one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import json
+import os
+import sys
+import time
+import traceback
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from overage.local.template import (
+    TEMPLATE_FILE,
+    LocalError,
+    LocalTemplate,
+    find_project_root,
+    webhook_secret,
+)
+
+DEFAULT_ENDPOINT_URL = "http://127.0.0.1:4566"
+ENDPOINT_ENV = "OVERAGE_ENDPOINT_URL"
+WEBHOOK_PATH = "/webhooks/crm"
+SIGNATURE_HEADER = "Overage-Signature"
+EXIT_USAGE = 2
+
+
+def _json_default(value: Any) -> Any:
+    """Decimal-safe JSON: integers stay numbers, amounts keep their places as text ("10.00")."""
+    if isinstance(value, Decimal):
+        exponent = value.as_tuple().exponent
+        return int(value) if isinstance(exponent, int) and exponent >= 0 else str(value)
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, (set, frozenset)):
+        return sorted(value, key=str)
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    return str(value)
+
+
+def to_json(value: Any) -> str:
+    return json.dumps(value, indent=2, default=_json_default, ensure_ascii=False)
+
+
+def read_json_file(path: Path, *, validate: bool = True) -> tuple[bytes, Any]:
+    """The file's exact bytes and its parsed JSON (None when ``validate`` is off and it does not parse)."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise LocalError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise LocalError(f"{path}: is a directory, not a JSON file") from None
+    except OSError as exc:
+        raise LocalError(f"{path}: cannot read it: {exc.strerror}") from None
+    try:
+        return raw, json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        if validate:
+            raise LocalError(f"{path}: not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        if validate:
+            raise LocalError(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    return raw, None
+
+
+def _endpoint(args: argparse.Namespace) -> str:
+    return str(args.endpoint_url or os.environ.get(ENDPOINT_ENV) or DEFAULT_ENDPOINT_URL).rstrip("/")
+
+
+def _template_path(args: argparse.Namespace) -> Path:
+    if args.template:
+        return Path(args.template)
+    return find_project_root() / TEMPLATE_FILE
+
+
+def _template(args: argparse.Namespace) -> LocalTemplate:
+    return LocalTemplate.from_file(_template_path(args))
+
+
+@contextlib.contextmanager
+def _handler_output_to_stderr() -> Any:
+    """Handlers log to stdout (as in Lambda); the CLI keeps stdout for the result, so `| jq` works."""
+    with contextlib.redirect_stdout(sys.stderr):
+        yield
+
+
+def _drain(template: LocalTemplate, endpoint_url: str) -> None:
+    from overage.local import runtime
+
+    if not template.sqs_event_sources():
+        return
+    with _handler_output_to_stderr():
+        batches = runtime.drain_queues(template, endpoint_url)
+    print(runtime.summarize_batches(batches), file=sys.stderr)
+
+
+# ------------------------------------------------------------------------------------------- commands
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    root = _template_path(args).resolve().parent
+    out_dir = Path(args.out) if args.out else root / "reports-local"
+    try:
+        from overage.local.demo import run_demo
+    except ModuleNotFoundError as exc:
+        if exc.name != "overage.local.demo":
+            raise
+        raise LocalError("the demo is not part of this build (overage/local/demo.py is missing)") from None
+    return int(run_demo(root, out_dir))
+
+
+def cmd_local_up(args: argparse.Namespace) -> int:
+    from overage.local.server import run_local_up
+
+    return run_local_up(_template(args), args.port)
+
+
+def cmd_local_api(args: argparse.Namespace) -> int:
+    from overage.local.api import run_api
+
+    return run_api(_template(args), args.port, _endpoint(args))
+
+
+def cmd_invoke(args: argparse.Namespace) -> int:
+    from overage.local import runtime
+    from overage.local.server import check_endpoint
+
+    template = _template(args)
+    template.require_function(args.logical_id)
+    _, event = read_json_file(Path(args.event))
+    endpoint_url = _endpoint(args)
+    check_endpoint(endpoint_url)
+    try:
+        with _handler_output_to_stderr():
+            result = runtime.invoke(template, args.logical_id, event, endpoint_url)
+    except Exception as exc:
+        traceback.print_exc(file=sys.stderr)
+        print(f"overage: {args.logical_id} raised {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    print(to_json(result))
+    _drain(template, endpoint_url)
+    return 0
+
+
+def _post(api_url: str, body: bytes, signature: str) -> tuple[int, bytes]:
+    url = api_url.rstrip("/") + WEBHOOK_PATH
+    if urlsplit(url).scheme not in ("http", "https"):
+        raise LocalError(f"--api-url must be an http(s) URL, not {api_url!r}")
+    request = urllib.request.Request(  # noqa: S310 - the scheme is checked to be http(s) just above
+        url,
+        data=body,
+        method="POST",
+        headers={"Content-Type": "application/json", SIGNATURE_HEADER: signature, "User-Agent": "overage-cli"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - http(s) only, checked above
+            return int(response.status), response.read()
+    except urllib.error.HTTPError as exc:
+        return int(exc.code), exc.read()
+    except urllib.error.URLError as exc:
+        raise LocalError(f"cannot reach {url}: {exc.reason}; is `overage local api` running?") from None
+
+
+def _invoke_webhook(args: argparse.Namespace, body: bytes, signature: str) -> tuple[int, bytes]:
+    from overage.local import api, runtime
+    from overage.local.server import check_endpoint
+
+    template = _template(args)
+    request = api.HttpRequest(
+        method="POST",
+        target=WEBHOOK_PATH,
+        headers=[
+            ("Host", "localhost"),
+            ("User-Agent", "overage-cli"),
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(len(body))),
+            (SIGNATURE_HEADER, signature),
+        ],
+        body=body,
+    )
+    route, event = api.request_event(template, request)
+    endpoint_url = _endpoint(args)
+    check_endpoint(endpoint_url)
+    try:
+        with _handler_output_to_stderr():
+            result = runtime.invoke(template, route.function_id, event, endpoint_url)
+        response = api.proxy_response(result, route.payload_version)
+    except Exception:
+        traceback.print_exc(file=sys.stderr)
+        return 502, json.dumps({"message": "Internal server error"}).encode()
+    _drain(template, endpoint_url)
+    return response.status, response.body
+
+
+def cmd_webhook_send(args: argparse.Namespace) -> int:
+    from overage.domain.signature import sign_header
+
+    body, _ = read_json_file(Path(args.file), validate=not args.raw)
+    secret = args.secret or webhook_secret()
+    signature = sign_header(secret, body, int(time.time()))
+    if args.api_url:
+        status, payload = _post(args.api_url, body, signature)
+    else:
+        status, payload = _invoke_webhook(args, body, signature)
+    print(f"HTTP {status}")
+    text = payload.decode("utf-8", errors="replace")
+    try:
+        print(to_json(json.loads(text)))
+    except ValueError:
+        print(text)
+    return 0 if status < 400 else 1
+
+
+# ------------------------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    # --template is accepted before or after the subcommand.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--template", default=argparse.SUPPRESS, help="template.yaml to use")
+
+    parser = argparse.ArgumentParser(
+        prog="overage",
+        description="Run the overage SAM application locally, without Docker (moto stands in for AWS).",
+    )
+    parser.add_argument(
+        "--template", default=None, help="template.yaml to use (default: the one of the project around the cwd)"
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = commands.add_parser("demo", parents=[common], help="replay a month of CRM events in-process and report")
+    demo.add_argument("--out", help="where to write the report files (default: reports-local/)")
+    demo.set_defaults(handler=cmd_demo)
+
+    local = commands.add_parser("local", help="a local AWS (moto) and a local API")
+    local_commands = local.add_subparsers(dest="local_command", required=True, metavar="COMMAND")
+    up = local_commands.add_parser(
+        "up", parents=[common], help="a moto server on 127.0.0.1 with every resource of the template"
+    )
+    up.add_argument("--port", type=int, default=4566)
+    up.set_defaults(handler=cmd_local_up)
+    api = local_commands.add_parser("api", parents=[common], help="serve the API on 127.0.0.1 like sam local")
+    api.add_argument("--port", type=int, default=3000)
+    api.add_argument("--endpoint-url", help=f"the local AWS (default: ${ENDPOINT_ENV} or {DEFAULT_ENDPOINT_URL})")
+    api.set_defaults(handler=cmd_local_api)
+
+    invoke = commands.add_parser("invoke", parents=[common], help="run one function with an event file")
+    invoke.add_argument("logical_id", metavar="LogicalId", help="the function's logical id in the template")
+    invoke.add_argument("--event", required=True, help="JSON event file (see events/)")
+    invoke.add_argument("--endpoint-url", help=f"the local AWS (default: ${ENDPOINT_ENV} or {DEFAULT_ENDPOINT_URL})")
+    invoke.set_defaults(handler=cmd_invoke)
+
+    webhook = commands.add_parser("webhook", help="CRM webhooks")
+    webhook_commands = webhook.add_subparsers(dest="webhook_command", required=True, metavar="COMMAND")
+    send = webhook_commands.add_parser("send", parents=[common], help="sign a JSON body and deliver it")
+    send.add_argument("file", metavar="FILE", help="JSON body; its bytes are sent exactly as written")
+    send.add_argument("--endpoint-url", help=f"the local AWS (default: ${ENDPOINT_ENV} or {DEFAULT_ENDPOINT_URL})")
+    send.add_argument("--api-url", help="POST over HTTP to <api-url>/webhooks/crm instead of invoking in-process")
+    send.add_argument("--secret", help="signing secret (default: $OVERAGE_WEBHOOK_SECRET or local-dev-secret)")
+    send.add_argument("--raw", action="store_true", help="send the file even when it is not valid JSON")
+    send.set_defaults(handler=cmd_webhook_send)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse already printed the usage error (or the help)
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except LocalError as exc:
+        print(f"overage: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

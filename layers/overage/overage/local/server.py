@@ -1,0 +1,139 @@
+"""``overage local up``: a moto server on 127.0.0.1 with every resource of template.yaml created.
+
+moto is imported only inside the functions that start a server: this package is also the Lambda layer,
+where moto is absent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import signal
+import socket
+import sys
+import threading
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+from overage.local.template import (
+    FAKE_CREDENTIALS,
+    EndpointUnreachable,
+    LocalTemplate,
+    PortInUse,
+)
+
+HOST = "127.0.0.1"
+DEFAULT_PORT = 4566
+STARTUP_TIMEOUT_SECONDS = 10.0
+
+
+def ensure_port_free(port: int, host: str = HOST) -> None:
+    """Raise ``PortInUse`` when something already listens on ``host:port`` (port 0 is always free)."""
+    if port == 0:
+        return
+    probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # Same option the HTTP servers use, so a port merely in TIME_WAIT is not reported as taken.
+    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        probe.bind((host, port))
+    except OSError as exc:
+        if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+            raise PortInUse(port) from None
+        raise
+    finally:
+        probe.close()
+
+
+def is_reachable(endpoint_url: str, timeout: float = 1.0) -> bool:
+    parts = urlsplit(endpoint_url)
+    if not parts.hostname:
+        return False
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def check_endpoint(endpoint_url: str, timeout: float = 1.0) -> None:
+    """Raise ``EndpointUnreachable`` unless something accepts connections at ``endpoint_url``."""
+    if not is_reachable(endpoint_url, timeout):
+        raise EndpointUnreachable(endpoint_url)
+
+
+def _wait_until_answering(endpoint_url: str, timeout: float = STARTUP_TIMEOUT_SECONDS) -> None:
+    deadline = time.monotonic() + timeout
+    while not is_reachable(endpoint_url, timeout=0.5):
+        if time.monotonic() > deadline:
+            raise EndpointUnreachable(endpoint_url)
+        time.sleep(0.05)
+
+
+def start_local_stack(
+    port: int = DEFAULT_PORT, template: LocalTemplate | None = None, *, verbose: bool = False
+) -> tuple[Any, str]:
+    """Start a moto server on 127.0.0.1:``port`` (0: any free port) and, given a template, create its
+    resources in it. Returns ``(server, endpoint_url)``; stop the server with ``server.stop()``.
+    """
+    from moto.server import ThreadedMotoServer
+
+    ensure_port_free(port)
+    server = ThreadedMotoServer(ip_address=HOST, port=port, verbose=verbose)
+    server.start()
+    host, bound_port = server.get_host_and_port()
+    endpoint_url = f"http://{host}:{bound_port}"
+    try:
+        _wait_until_answering(endpoint_url)
+        if template is not None:
+            template.create_resources(endpoint_url=endpoint_url)
+    except BaseException:
+        server.stop()
+        raise
+    return server, endpoint_url
+
+
+def wait_for_stop() -> None:
+    """Block until Ctrl-C or SIGTERM."""
+    stop = threading.Event()
+    previous: dict[signal.Signals, Any] = {}
+
+    def request_stop(signum: int, frame: Any) -> None:
+        stop.set()
+
+    if threading.current_thread() is threading.main_thread():
+        for stop_signal in (signal.SIGINT, signal.SIGTERM):
+            previous[stop_signal] = signal.signal(stop_signal, request_stop)
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for stop_signal, handler in previous.items():
+            with contextlib.suppress(ValueError, TypeError):
+                signal.signal(stop_signal, handler)
+
+
+def run_local_up(template: LocalTemplate, port: int = DEFAULT_PORT) -> int:
+    """The blocking ``overage local up``: serve until stopped; 0 on a clean stop."""
+    server, endpoint_url = start_local_stack(port, template=None)
+    try:
+        created = template.create_resources(endpoint_url=endpoint_url)
+        print(f"moto server on {endpoint_url} with the resources of {template.root / 'template.yaml'}:")
+        width = max((len(kind) for kind, _, _ in created), default=0)
+        for kind, logical_id, physical_id in created:
+            print(f"  {kind:<{width}}  {logical_id:<32} {physical_id}")
+        print("\nUse it from another shell:")
+        print(f"  export AWS_ENDPOINT_URL={endpoint_url} AWS_DEFAULT_REGION={template.region}")
+        credentials = " ".join(f"{key}={value}" for key, value in FAKE_CREDENTIALS.items())
+        print(f"  export {credentials}")
+        print(f"  overage invoke <LogicalId> --event events/<file>.json --endpoint-url {endpoint_url}")
+        print(f"  overage local api --endpoint-url {endpoint_url}")
+        print("Ctrl-C stops it (everything lives in memory and is gone afterwards).", flush=True)
+        wait_for_stop()
+    finally:
+        server.stop()
+    print("moto server stopped.", file=sys.stderr)
+    return 0

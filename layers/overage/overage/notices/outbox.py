@@ -1,0 +1,175 @@
+"""Sending notices exactly once to the ledger and at least once (almost always once) to SES and the bus.
+
+A notice is created *claimed* (``status = sending``, ``outbox_state = pending``, ``claimed_at``) in the same write
+that records its cause, so of two concurrent runs only the one whose write won sends it. After SES and
+EventBridge accept it, the record becomes ``sent`` and leaves the sparse ``OutboxIndex``. A run that crashed in
+between leaves the claim behind; once the lease has passed, ``redeliver_stale`` (called by every scheduled run)
+re-claims it conditionally and sends it. The one duplicate this cannot rule out: SES accepted the email and the
+process died before the ``sent`` write; the customer then gets the same email again after the lease.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from overage.domain.instants import to_key
+from overage.notices.model import Notice
+from overage.observability import logger
+from overage.store.dynamo import is_condition_failure, query_all, store_error, to_item
+from overage.store.ledger import NOTICE
+
+LEASE = timedelta(minutes=15)
+EVENT_SOURCE = "overage"
+PENDING = "pending"
+
+
+class NoticeOutbox:
+    def __init__(
+        self,
+        *,
+        ledger_table: str,
+        dynamodb: Any,
+        ses: Any,
+        events: Any,
+        sender: str,
+        bus_name: str,
+    ) -> None:
+        self.table = ledger_table
+        self.dynamodb = dynamodb
+        self.ses = ses
+        self.events = events
+        self.sender = sender
+        self.bus_name = bus_name
+
+    # ------------------------------------------------------------------ staging
+    def stage(self, notice: Notice, claimed_at: datetime) -> dict[str, Any]:
+        """A TransactWriteItems entry creating the notice, claimed by the caller (cancels if it exists)."""
+        record = notice.model_dump(mode="json") | {
+            "pk": notice.account_id,
+            "sk": NOTICE + notice.notice_id,
+            "record_type": "notice",
+            "status": "sending",
+            "outbox_state": PENDING,
+            "claimed_at": to_key(claimed_at),
+            "detail": json.dumps(notice.detail, sort_keys=True, default=str),
+        }
+        return {
+            "Put": {
+                "TableName": self.table,
+                "Item": to_item(record),
+                "ConditionExpression": "attribute_not_exists(sk)",
+            }
+        }
+
+    def send(self, notice: Notice, now: datetime) -> bool:
+        """Create, claim and deliver a notice on its own; False when it already existed (sent or being sent)."""
+        try:
+            self.dynamodb.put_item(**self.stage(notice, now)["Put"])
+        except ClientError as error:
+            if is_condition_failure(error):
+                return False
+            raise store_error(error, "recording a notice") from error
+        self.deliver(notice, now)
+        return True
+
+    # ------------------------------------------------------------------ delivery
+    def deliver(self, notice: Notice, now: datetime) -> None:
+        """Send a notice this process has claimed, then mark it sent."""
+        message_id = ""
+        if notice.to and self.sender:
+            response = self.ses.send_email(
+                FromEmailAddress=self.sender,
+                Destination={"ToAddresses": [notice.to]},
+                Content={
+                    "Simple": {
+                        "Subject": {"Data": notice.subject, "Charset": "UTF-8"},
+                        "Body": {
+                            "Text": {"Data": notice.text, "Charset": "UTF-8"},
+                            "Html": {"Data": notice.html, "Charset": "UTF-8"},
+                        },
+                    }
+                },
+                EmailTags=[{"Name": "notice_kind", "Value": notice.kind.replace(".", "_")}],
+            )
+            message_id = str(response.get("MessageId", ""))
+        if self.bus_name:
+            detail = {"notice_id": notice.notice_id, "account_id": notice.account_id, **notice.detail}
+            result = self.events.put_events(
+                Entries=[
+                    {
+                        "Source": EVENT_SOURCE,
+                        "DetailType": notice.kind,
+                        "Detail": json.dumps(detail, sort_keys=True, default=str),
+                        "EventBusName": self.bus_name,
+                    }
+                ]
+            )
+            if result.get("FailedEntryCount"):
+                raise RuntimeError(f"EventBridge refused notice {notice.notice_id}: {result.get('Entries')}")
+        try:
+            self.dynamodb.update_item(
+                TableName=self.table,
+                Key={"pk": {"S": notice.account_id}, "sk": {"S": NOTICE + notice.notice_id}},
+                UpdateExpression="SET #s = :sent, sent_at = :now, ses_message_id = :mid REMOVE outbox_state",
+                ConditionExpression="#s = :sending",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={
+                    ":sent": {"S": "sent"},
+                    ":sending": {"S": "sending"},
+                    ":now": {"S": to_key(now)},
+                    ":mid": {"S": message_id},
+                },
+            )
+        except ClientError as error:
+            if not is_condition_failure(error):
+                raise store_error(error, "marking a notice sent") from error
+        logger.info("notice sent", extra={"notice_id": notice.notice_id, "notice_kind": notice.kind})
+
+    def redeliver_stale(self, now: datetime, lease: timedelta = LEASE) -> int:
+        """Send the notices whose claim outlived its lease (their sender crashed). One Query when none are."""
+        cutoff = to_key(now - lease)
+        count = 0
+        try:
+            stale = list(
+                query_all(
+                    self.dynamodb,
+                    TableName=self.table,
+                    IndexName="OutboxIndex",
+                    KeyConditionExpression="outbox_state = :p AND claimed_at < :cutoff",
+                    ExpressionAttributeValues={":p": {"S": PENDING}, ":cutoff": {"S": cutoff}},
+                )
+            )
+        except ClientError as error:
+            raise store_error(error, "finding stale notices") from error
+        for record in stale:
+            try:
+                self.dynamodb.update_item(
+                    TableName=self.table,
+                    Key={"pk": {"S": record["pk"]}, "sk": {"S": record["sk"]}},
+                    UpdateExpression="SET claimed_at = :now",
+                    ConditionExpression="claimed_at = :old AND #s = :sending",
+                    ExpressionAttributeNames={"#s": "status"},
+                    ExpressionAttributeValues={
+                        ":now": {"S": to_key(now)},
+                        ":old": {"S": record["claimed_at"]},
+                        ":sending": {"S": "sending"},
+                    },
+                )
+            except ClientError as error:
+                if is_condition_failure(error):
+                    continue  # another run re-claimed it
+                raise store_error(error, "re-claiming a notice") from error
+            self.deliver(notice_from_record(record), now)
+            count += 1
+        return count
+
+
+def notice_from_record(record: dict[str, Any]) -> Notice:
+    fields = {k: v for k, v in record.items() if k in Notice.model_fields}
+    if isinstance(fields.get("detail"), str):
+        fields["detail"] = json.loads(fields["detail"])
+    return Notice.model_validate(fields)

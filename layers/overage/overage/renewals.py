@@ -1,0 +1,179 @@
+"""Renewal billing (spec §3.1, §3.5): find due accounts through the index, bill each due date exactly once.
+
+``dispatch_due`` runs on the schedule: it queries every shard of ``DueIndex`` for accounts whose next billing date
+is on or before the run's date and fans them out to the billing queue. ``bill_account`` runs per queue message:
+it bills every billing date that fell due up to the run's time, oldest first (catch-up), each in one transaction
+that creates the invoice and its notice and advances the account's next billing date only if nobody else did.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from overage.domain.account import Account, all_billing_shards
+from overage.domain.calendar import next_billing_date
+from overage.domain.catalog import Catalog
+from overage.domain.instants import midnight_utc
+from overage.domain.money import InvoiceLine
+from overage.domain.renewal import RenewalOutcome, bill_renewal
+from overage.notices.billing import renewal_notice
+from overage.notices.outbox import NoticeOutbox
+from overage.observability import logger
+from overage.store.accounts import ACCOUNT_SK, AccountsStore
+from overage.store.dynamo import is_condition_failure, store_error
+from overage.store.ledger import LedgerStore
+
+SQS_BATCH = 10
+
+# Hooks later policies plug into the renewal of one billing date, before its invoice is computed:
+# each takes (account, billing_date) and returns extra invoice lines.
+ExtraLines = Callable[[Account, date], list[InvoiceLine]]
+
+
+@dataclass(frozen=True)
+class BillingMessage:
+    account_id: str
+    as_of: datetime
+
+    def to_json(self) -> str:
+        return json.dumps({"account_id": self.account_id, "as_of": self.as_of.isoformat()})
+
+
+def due_account_ids(accounts: AccountsStore, up_to: date) -> Iterator[str]:
+    """Accounts whose next billing date is on or before ``up_to``: one Query per shard, never a Scan."""
+    for shard in all_billing_shards():
+        kwargs: dict[str, Any] = {
+            "TableName": accounts.table,
+            "IndexName": "DueIndex",
+            "KeyConditionExpression": "billing_shard = :s AND next_billing_date <= :d",
+            "ExpressionAttributeValues": {":s": {"S": shard}, ":d": {"S": up_to.isoformat()}},
+        }
+        while True:
+            try:
+                page = accounts.client.query(**kwargs)
+            except ClientError as error:
+                raise store_error(error, "querying due accounts") from error
+            for item in page.get("Items", []):
+                yield item["pk"]["S"]
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def dispatch_due(accounts: AccountsStore, sqs: Any, queue_url: str, as_of: datetime) -> int:
+    """Fan the due accounts out to the billing queue, ten per SendMessageBatch. Returns how many were sent."""
+    sent = 0
+    batch: list[dict[str, str]] = []
+
+    def flush() -> None:
+        nonlocal sent
+        if not batch:
+            return
+        response = sqs.send_message_batch(QueueUrl=queue_url, Entries=batch)
+        failed = response.get("Failed") or []
+        if failed:  # the schedule retries the whole run; billing is idempotent per date
+            raise RuntimeError(f"{len(failed)} billing messages were not queued: {failed[0]}")
+        sent += len(batch)
+        batch.clear()
+
+    for account_id in due_account_ids(accounts, as_of.date()):
+        body = BillingMessage(account_id, as_of).to_json()
+        batch.append({"Id": str(len(batch)), "MessageBody": body})
+        if len(batch) == SQS_BATCH:
+            flush()
+    flush()
+    logger.info("due accounts dispatched", extra={"as_of": as_of.isoformat(), "accounts": sent})
+    return sent
+
+
+class RenewalBilling:
+    def __init__(
+        self,
+        *,
+        accounts: AccountsStore,
+        ledger: LedgerStore,
+        outbox: NoticeOutbox,
+        catalog: Catalog,
+        extra_lines: list[ExtraLines] | None = None,
+    ) -> None:
+        self.accounts = accounts
+        self.ledger = ledger
+        self.outbox = outbox
+        self.catalog = catalog
+        self.extra_lines = extra_lines or []
+
+    def bill_account(self, account_id: str, as_of: datetime, now: datetime) -> list[RenewalOutcome]:
+        """Bill every billing date of the account due by ``as_of`` that is not billed yet, oldest first."""
+        outcomes: list[RenewalOutcome] = []
+        account = self.accounts.get(account_id)
+        while account is not None and account.next_billing_date and account.next_billing_date <= as_of.date():
+            outcome = self._bill_date(account, account.next_billing_date, now)
+            if outcome is not None:
+                outcomes.append(outcome)
+            account = self.accounts.get(account_id)
+        return outcomes
+
+    def _bill_date(self, account: Account, billing_date: date, now: datetime) -> RenewalOutcome | None:
+        snapshot = self.accounts.contacts_at(account.account_id, midnight_utc(billing_date))
+        extra: list[InvoiceLine] = []
+        for hook in self.extra_lines:
+            extra += hook(account, billing_date)
+        outcome = bill_renewal(
+            account,
+            billing_date,
+            snapshot.active if snapshot else None,
+            self.catalog,
+            previous_streak=account.overrun_streak,
+            issued_at=midnight_utc(billing_date),
+            extra_lines=extra,
+        )
+        following = next_billing_date(account.started_on, 1, billing_date)
+        items: list[dict[str, Any]] = [
+            {
+                "Update": {
+                    "TableName": self.accounts.table,
+                    "Key": {"pk": {"S": account.account_id}, "sk": {"S": ACCOUNT_SK}},
+                    "UpdateExpression": "SET next_billing_date = :next, last_billed_on = :d, overrun_streak = :streak",
+                    "ConditionExpression": "next_billing_date = :d",
+                    "ExpressionAttributeValues": {
+                        ":next": {"S": following.isoformat()},
+                        ":d": {"S": billing_date.isoformat()},
+                        ":streak": {"N": str(outcome.overrun_streak)},
+                    },
+                }
+            }
+        ]
+        notice = None
+        if outcome.invoice is not None:
+            notice = renewal_notice(account, outcome)
+            items.append(self.ledger.put_invoice_item(outcome.invoice))
+            items.append(self.outbox.stage(notice, now))
+        try:
+            self.accounts.client.transact_write_items(TransactItems=items)
+        except ClientError as error:
+            if is_condition_failure(error):
+                logger.info(
+                    "billing date already billed by another run",
+                    extra={"account_id": account.account_id, "billing_date": billing_date.isoformat()},
+                )
+                return None
+            raise store_error(error, "issuing a renewal invoice") from error
+        if outcome.invoice is not None:
+            logger.info(
+                "invoice issued",
+                extra={
+                    "account_id": account.account_id,
+                    "invoice_id": outcome.invoice.invoice_id,
+                    "gross": str(outcome.invoice.gross),
+                    "currency": outcome.invoice.currency,
+                },
+            )
+        if notice is not None:
+            self.outbox.deliver(notice, now)
+        return outcome

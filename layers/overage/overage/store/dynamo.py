@@ -1,0 +1,79 @@
+"""DynamoDB plumbing shared by the store modules: (de)serialisation and ClientError → domain errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from overage.errors import StoreError
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def _plain(value: Any) -> Any:
+    """Make a Python value DynamoDB-serialisable: no floats (money is Decimal), no empty sets."""
+    if isinstance(value, float):
+        raise TypeError("floats are not stored; use Decimal")
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def serialize(value: Any) -> dict[str, Any]:
+    return _serializer.serialize(_plain(value))
+
+
+def to_item(record: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: serialize(value) for key, value in record.items() if value is not None}
+
+
+def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: _normalise(_deserializer.deserialize(value)) for key, value in item.items()}
+
+
+def _normalise(value: Any) -> Any:
+    """Integers come back from DynamoDB as Decimal; give them back as int so models validate strictly."""
+    if isinstance(value, Decimal) and value == value.to_integral_value() and value.as_tuple().exponent == 0:
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _normalise(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_normalise(v) for v in value]
+    return value
+
+
+def error_code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def is_condition_failure(error: ClientError) -> bool:
+    return error_code(error) in {"ConditionalCheckFailedException", "TransactionCanceledException"}
+
+
+def old_item(error: ClientError) -> dict[str, Any] | None:
+    """The item a failed conditional write saw (ReturnValuesOnConditionCheckFailure=ALL_OLD)."""
+    item = error.response.get("Item")
+    return from_item(item) if item else None
+
+
+def store_error(error: ClientError, action: str) -> StoreError:
+    return StoreError(f"{action} failed: {error_code(error) or 'unknown error'}")
+
+
+def query_all(client: Any, **kwargs: Any) -> Iterator[dict[str, Any]]:
+    """Every item of a Query, following LastEvaluatedKey."""
+    while True:
+        page = client.query(**kwargs)
+        for item in page.get("Items", []):
+            yield from_item(item)
+        last = page.get("LastEvaluatedKey")
+        if not last:
+            return
+        kwargs["ExclusiveStartKey"] = last

@@ -1,0 +1,28 @@
+"""Builds the stores and the outbox a function needs from its settings (clients lazily, cached per container)."""
+
+from __future__ import annotations
+
+from overage import aws
+from overage.config import Settings
+from overage.notices.outbox import NoticeOutbox
+from overage.store.accounts import AccountsStore
+from overage.store.ledger import LedgerStore
+
+
+def accounts(settings: Settings) -> AccountsStore:
+    return AccountsStore(settings.accounts_table, aws.client("dynamodb"))
+
+
+def ledger(settings: Settings) -> LedgerStore:
+    return LedgerStore(settings.ledger_table, aws.client("dynamodb"))
+
+
+def outbox(settings: Settings) -> NoticeOutbox:
+    return NoticeOutbox(
+        ledger_table=settings.ledger_table,
+        dynamodb=aws.client("dynamodb"),
+        ses=aws.client("sesv2"),
+        events=aws.client("events"),
+        sender=settings.sender_email,
+        bus_name=settings.event_bus_name,
+    )

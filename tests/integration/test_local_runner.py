@@ -1,0 +1,730 @@
+"""The local runner: template resolution, resources in moto, SQS fan-out, the local API and the CLI.
+
+Everything runs in-process or against 127.0.0.1 (a moto server on a free port); nothing touches the network.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import textwrap
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+from overage.local import api, runtime
+from overage.local.cli import main
+from overage.local.server import start_local_stack
+from overage.local.template import (
+    ACCOUNT_ID,
+    LocalTemplate,
+    SqsEventSource,
+    TemplateError,
+    client_factory,
+    find_project_root,
+    load_template,
+    parse_template,
+)
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+REGION = "eu-west-1"
+
+
+@pytest.fixture(autouse=True)
+def _local_aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_REGION", REGION)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.delenv("OVERAGE_WEBHOOK_SECRET", raising=False)
+    monkeypatch.delenv("OVERAGE_ENDPOINT_URL", raising=False)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def write_project(root: Path, template: str, functions: dict[str, str]) -> Path:
+    """A throwaway SAM project: template.yaml plus functions/<dir>/app.py for each entry."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "template.yaml").write_text(textwrap.dedent(template))
+    for folder, source in functions.items():
+        code_dir = root / "functions" / folder
+        code_dir.mkdir(parents=True, exist_ok=True)
+        (code_dir / "app.py").write_text(textwrap.dedent(source))
+    return root / "template.yaml"
+
+
+# ------------------------------------------------------------------------------------------ template
+
+INTRINSICS_TEMPLATE = """
+AWSTemplateFormatVersion: "2010-09-09"
+Transform: AWS::Serverless-2016-10-31
+Parameters:
+  Stage: {Type: String, Default: dev}
+  Empty: {Type: String, Default: ""}
+  Names: {Type: CommaDelimitedList, Default: "a,b,c"}
+Mappings:
+  Sizes:
+    dev: {memory: 256}
+Conditions:
+  IsDev: !Equals [!Ref Stage, dev]
+  HasEmpty: !Not [!Equals [!Ref Empty, ""]]
+  Both: !And [!Condition IsDev, !Not [!Condition HasEmpty]]
+  Either: !Or [!Condition HasEmpty, !Equals [x, y]]
+Globals:
+  Function:
+    Timeout: 20
+    Environment:
+      Variables:
+        SHARED: !Ref Stage
+        OVERRIDDEN: from-globals
+Resources:
+  Reports:
+    Type: AWS::S3::Bucket
+  Jobs:
+    Type: AWS::SQS::Queue
+    Properties:
+      RedrivePolicy: {deadLetterTargetArn: !GetAtt JobsDlq.Arn, maxReceiveCount: 3}
+  JobsDlq:
+    Type: AWS::SQS::Queue
+  Bus:
+    Type: AWS::Events::EventBus
+    Properties: {Name: !Sub "overage-${Stage}"}
+  Table:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      KeySchema: [{AttributeName: pk, KeyType: HASH}]
+      AttributeDefinitions: [{AttributeName: pk, AttributeType: S}]
+  OnlyWhenEmptySet:
+    Type: AWS::SNS::Topic
+    Condition: HasEmpty
+  Worker:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/worker
+      Handler: app.lambda_handler
+      Environment:
+        Variables:
+          OVERRIDDEN: from-function
+          TABLE: !Ref Table
+          QUEUE_URL: !Ref Jobs
+          BUS_ARN: !GetAtt Bus.Arn
+          ENABLED: true
+      Events:
+        Jobs:
+          Type: SQS
+          Properties:
+            Queue: !GetAtt Jobs.Arn
+            BatchSize: 5
+            FunctionResponseTypes: [ReportBatchItemFailures]
+        Nightly:
+          Type: ScheduleV2
+          Properties: {ScheduleExpression: "cron(0 2 * * ? *)"}
+Outputs:
+  Sub: {Value: !Sub "arn:${AWS::Partition}:s3:::${Reports}/x/${Stage}/${!Literal}"}
+  SubList: {Value: !Sub ["${Name}-${AWS::Region}", {Name: !Ref Stage}]}
+  SubAttr: {Value: !Sub "${Jobs.Arn}|${JobsDlq.QueueName}"}
+  If: {Value: !If [IsDev, yes-dev, not-dev]}
+  Both: {Value: !If [Both, both, neither]}
+  Either: {Value: !If [Either, one, none]}
+  Join: {Value: !Join [":", [!Ref AWS::AccountId, !Ref AWS::StackName, !Select [1, !Ref Names]]]}
+  Split: {Value: !Select [2, !Split ["/", "a/b/c"]]}
+  Map: {Value: !FindInMap [Sizes, !Ref Stage, memory]}
+  Dropped: {Value: [keep, !Ref AWS::NoValue, !If [HasEmpty, gone, !Ref AWS::NoValue]]}
+  Base64: {Value: !Base64 hi}
+"""
+
+
+def test_short_form_tags_are_read_as_long_form() -> None:
+    data = parse_template(INTRINSICS_TEMPLATE)
+
+    worker_env = data["Resources"]["Worker"]["Properties"]["Environment"]["Variables"]
+    assert worker_env["TABLE"] == {"Ref": "Table"}
+    assert worker_env["BUS_ARN"] == {"Fn::GetAtt": ["Bus", "Arn"]}
+    assert data["Conditions"]["HasEmpty"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "Empty"}, ""]}]}
+    assert data["Conditions"]["Both"]["Fn::And"][0] == {"Condition": "IsDev"}
+    assert data["Outputs"]["SubList"]["Value"] == {"Fn::Sub": ["${Name}-${AWS::Region}", {"Name": {"Ref": "Stage"}}]}
+    assert data["AWSTemplateFormatVersion"] == "2010-09-09"
+
+
+def test_intrinsics_resolve_to_local_names_and_values(tmp_path: Path) -> None:
+    template = LocalTemplate.from_string(INTRINSICS_TEMPLATE, tmp_path, endpoint_url="http://127.0.0.1:4566")
+
+    outputs = {name: template.resolve(output["Value"]) for name, output in template.data["Outputs"].items()}
+
+    assert outputs == {
+        "Sub": "arn:aws:s3:::overage-local-reports/x/dev/${Literal}",
+        "SubList": "dev-eu-west-1",
+        "SubAttr": "arn:aws:sqs:eu-west-1:123456789012:overage-local-Jobs|overage-local-JobsDlq",
+        "If": "yes-dev",
+        "Both": "both",
+        "Either": "none",
+        "Join": "123456789012:overage-local:b",
+        "Split": "c",
+        "Map": 256,
+        "Dropped": ["keep"],
+        "Base64": "aGk=",
+    }
+    assert template.resolve({"Ref": "Jobs"}) == f"http://127.0.0.1:4566/{ACCOUNT_ID}/overage-local-Jobs"
+    assert template.resolve({"Fn::GetAtt": ["Table", "Arn"]}) == (
+        "arn:aws:dynamodb:eu-west-1:123456789012:table/overage-local-Table"
+    )
+    assert template.physical_id("Bus") == "overage-dev"
+    assert "OnlyWhenEmptySet" not in template.resources_of_type("AWS::SNS::Topic")
+    with pytest.raises(TemplateError, match="Nowhere"):
+        template.resolve({"Ref": "Nowhere"})
+
+
+def test_function_environment_merges_globals_and_function_and_lists_sqs_sources(tmp_path: Path) -> None:
+    template = LocalTemplate.from_string(INTRINSICS_TEMPLATE, tmp_path, parameter_overrides={"Stage": "qa"})
+
+    assert template.function_ids() == ["Worker"]
+    assert template.function_environment("Worker") == {
+        "SHARED": "qa",
+        "OVERRIDDEN": "from-function",
+        "TABLE": "overage-local-Table",
+        "QUEUE_URL": f"https://sqs.eu-west-1.amazonaws.com/{ACCOUNT_ID}/overage-local-Jobs",
+        "BUS_ARN": "arn:aws:events:eu-west-1:123456789012:event-bus/overage-qa",
+        "ENABLED": "true",
+    }
+    assert template.sqs_event_sources() == [SqsEventSource("Worker", "Jobs", 5, True)]
+    assert template.function_setting("Worker", "Timeout") == 20
+
+
+def test_the_real_template_resolves(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(PROJECT_ROOT / "functions")
+    assert find_project_root() == PROJECT_ROOT
+    data = load_template(PROJECT_ROOT / "template.yaml")
+    template = LocalTemplate(data, PROJECT_ROOT)
+
+    assert "CrmWebhookFunction" in template.function_ids()
+    env = template.function_environment("CrmWebhookFunction")
+    assert env["ACCOUNTS_TABLE"] == "overage-local-AccountsTable"
+    assert env["WEBHOOK_SECRET_PARAMETER"] == "/overage/webhook-secret"
+    assert all(isinstance(value, str) for value in env.values())
+    # Every output and every function property resolves without an unknown reference.
+    template.resolve(data.get("Outputs"))
+    for function_id in template.function_ids():
+        template.resolve(template.properties(function_id))
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(TemplateError, match=r"no template\.yaml"):
+        find_project_root()
+
+
+def test_create_resources_builds_the_real_templates_tables_and_webhook_secret() -> None:
+    template = LocalTemplate.from_file(PROJECT_ROOT / "template.yaml")
+    table_ids = template.resources_of_type("AWS::DynamoDB::Table")
+
+    with mock_aws():
+        created = template.create_resources()
+        again = template.create_resources()  # idempotent
+        dynamodb = boto3.client("dynamodb", region_name=REGION)
+        ssm = boto3.client("ssm", region_name=REGION)
+
+        assert created == again
+        for table_id in table_ids:
+            name = template.physical_id(table_id)
+            described = dynamodb.describe_table(TableName=name)["Table"]
+            expected_indexes = {
+                index["IndexName"] for index in template.properties(table_id).get("GlobalSecondaryIndexes", [])
+            }
+            assert {index["IndexName"] for index in described.get("GlobalSecondaryIndexes", [])} == expected_indexes
+            assert described["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+            assert ("AWS::DynamoDB::Table", table_id, name) in created
+        due_index = dynamodb.describe_table(TableName="overage-local-AccountsTable")["Table"]["GlobalSecondaryIndexes"]
+        assert due_index[0]["Projection"] == {"ProjectionType": "KEYS_ONLY"}
+        ttl = dynamodb.describe_time_to_live(TableName="overage-local-IdempotencyTable")["TimeToLiveDescription"]
+        assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expiration"}
+        secret = ssm.get_parameter(Name="/overage/webhook-secret", WithDecryption=True)["Parameter"]
+        assert (secret["Type"], secret["Value"]) == ("SecureString", "local-dev-secret")
+
+
+def test_create_resources_makes_queues_with_dlqs_buckets_buses_topics_and_the_ses_sender() -> None:
+    text = INTRINSICS_TEMPLATE.replace(
+        "Parameters:\n", "Parameters:\n  SenderEmail: {Type: String, Default: billing@example.com}\n", 1
+    )
+    template = LocalTemplate.from_string(text, PROJECT_ROOT)
+
+    with mock_aws():
+        created = template.create_resources()
+        sqs = boto3.client("sqs", region_name=REGION)
+        url = sqs.get_queue_url(QueueName="overage-local-Jobs")["QueueUrl"]
+        redrive = json.loads(
+            sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]["RedrivePolicy"]
+        )
+        buckets = [bucket["Name"] for bucket in boto3.client("s3", region_name=REGION).list_buckets()["Buckets"]]
+        buses = [bus["Name"] for bus in boto3.client("events", region_name=REGION).list_event_buses()["EventBuses"]]
+        identities = boto3.client("ses", region_name=REGION).list_identities()["Identities"]
+
+    kinds = [kind for kind, _, _ in created]
+    assert kinds.index("AWS::SQS::Queue") < len(kinds)
+    queue_order = [logical_id for kind, logical_id, _ in created if kind == "AWS::SQS::Queue"]
+    assert queue_order == ["JobsDlq", "Jobs"]
+    assert redrive == {
+        "deadLetterTargetArn": f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:overage-local-JobsDlq",
+        "maxReceiveCount": 3,
+    }
+    assert "overage-local-reports" in buckets
+    assert "overage-dev" in buses
+    assert "billing@example.com" in identities
+
+
+# ------------------------------------------------------------------------------- moto server + SQS
+
+FANOUT_TEMPLATE = """
+AWSTemplateFormatVersion: "2010-09-09"
+Transform: AWS::Serverless-2016-10-31
+Parameters:
+  WebhookSecretParameterName: {Type: String, Default: /overage/test-secret}
+Globals:
+  Function:
+    Timeout: 10
+    MemorySize: 512
+    Environment:
+      Variables:
+        RECORD_FILE: {record_file}
+        WEBHOOK_SECRET_PARAMETER: !Ref WebhookSecretParameterName
+Resources:
+  Work:
+    Type: AWS::SQS::Queue
+    Properties:
+      VisibilityTimeout: 60
+      RedrivePolicy: {deadLetterTargetArn: !GetAtt WorkDlq.Arn, maxReceiveCount: 2}
+  WorkDlq:
+    Type: AWS::SQS::Queue
+  Boom:
+    Type: AWS::SQS::Queue
+    Properties:
+      RedrivePolicy: {deadLetterTargetArn: !GetAtt BoomDlq.Arn, maxReceiveCount: 1}
+  BoomDlq:
+    Type: AWS::SQS::Queue
+  Scheduler:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/scheduler
+      Handler: app.lambda_handler
+      Environment:
+        Variables:
+          WORK_QUEUE_URL: !Ref Work
+  Worker:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/worker
+      Handler: app.lambda_handler
+      Events:
+        Work:
+          Type: SQS
+          Properties:
+            Queue: !GetAtt Work.Arn
+            BatchSize: 3
+            FunctionResponseTypes: [ReportBatchItemFailures]
+  Crasher:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/crasher
+      Handler: app.lambda_handler
+      Events:
+        Boom:
+          Type: SQS
+          Properties: {Queue: !GetAtt Boom.Arn, BatchSize: 10}
+  Webhook:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/webhook
+      Handler: app.lambda_handler
+      Events:
+        Post:
+          Type: Api
+          Properties: {Path: /webhooks/crm, Method: POST}
+"""
+
+SCHEDULER_APP = """
+import json, os
+import boto3
+
+def lambda_handler(event, context):
+    sqs = boto3.client("sqs")
+    for body in event["bodies"]:
+        sqs.send_message(QueueUrl=os.environ["WORK_QUEUE_URL"], MessageBody=body)
+    return {"queued": len(event["bodies"]), "function": context.function_name,
+            "memory": context.memory_limit_in_mb, "endpoint": os.environ.get("AWS_ENDPOINT_URL")}
+"""
+
+WORKER_APP = """
+import json, os
+
+def lambda_handler(event, context):
+    failures = []
+    with open(os.environ["RECORD_FILE"], "a") as record:
+        for message in event["Records"]:
+            record.write(json.dumps({"body": message["body"],
+                                     "count": message["attributes"]["ApproximateReceiveCount"],
+                                     "source": message["eventSource"]}) + "\\n")
+            if message["body"].startswith("fail"):
+                failures.append({"itemIdentifier": message["messageId"]})
+    return {"batchItemFailures": failures}
+"""
+
+CRASHER_APP = """
+def lambda_handler(event, context):
+    raise RuntimeError("cannot process %d messages" % len(event["Records"]))
+"""
+
+WEBHOOK_APP = """
+import os, time
+import boto3
+from overage.domain.signature import verify
+
+def lambda_handler(event, context):
+    secret = boto3.client("ssm").get_parameter(
+        Name=os.environ["WEBHOOK_SECRET_PARAMETER"], WithDecryption=True)["Parameter"]["Value"]
+    verify(event["headers"].get("Overage-Signature"), event["body"].encode(), secret, int(time.time()))
+    return {"statusCode": 202, "headers": {"Content-Type": "application/json"}, "body": '{"accepted": true}'}
+"""
+
+
+@pytest.fixture(scope="module")
+def fanout_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalTemplate, str, Path]]:
+    root = tmp_path_factory.mktemp("fanout")
+    record_file = root / "records.jsonl"
+    template_path = write_project(
+        root,
+        FANOUT_TEMPLATE.replace("{record_file}", str(record_file)),
+        {"scheduler": SCHEDULER_APP, "worker": WORKER_APP, "crasher": CRASHER_APP, "webhook": WEBHOOK_APP},
+    )
+    template = LocalTemplate.from_file(template_path, region=REGION)
+    server, endpoint_url = start_local_stack(0, template)
+    try:
+        yield template, endpoint_url, record_file
+    finally:
+        server.stop()
+
+
+def test_drain_queues_retries_reported_failures_and_moves_them_to_the_dlq(
+    fanout_stack: tuple[LocalTemplate, str, Path],
+) -> None:
+    template, endpoint_url, record_file = fanout_stack
+    bodies = ["ok-1", "fail-1", "ok-2", "ok-3", "fail-2"]
+
+    queued = runtime.invoke(template, "Scheduler", {"bodies": bodies}, endpoint_url)
+    batches = runtime.drain_queues(template, endpoint_url)
+
+    assert queued == {"queued": 5, "function": "overage-local-Scheduler", "memory": 512, "endpoint": endpoint_url}
+    records = [json.loads(line) for line in record_file.read_text().splitlines()]
+    attempts: dict[str, list[str]] = {}
+    for record in records:
+        attempts.setdefault(record["body"], []).append(record["count"])
+    assert attempts == {"ok-1": ["1"], "ok-2": ["1"], "ok-3": ["1"], "fail-1": ["1", "2"], "fail-2": ["1", "2"]}
+    assert {record["source"] for record in records} == {"aws:sqs"}
+    assert all(batch["received"] <= 3 for batch in batches)
+    assert sum(len(batch["moved_to_dlq"]) for batch in batches) == 2
+
+    sqs = client_factory(endpoint_url, REGION)("sqs")
+    dlq = sqs.get_queue_url(QueueName="overage-local-WorkDlq")["QueueUrl"]
+    dead = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10)["Messages"]
+    assert sorted(message["Body"] for message in dead) == ["fail-1", "fail-2"]
+    work = sqs.get_queue_url(QueueName="overage-local-Work")["QueueUrl"]
+    assert "Messages" not in sqs.receive_message(QueueUrl=work, MaxNumberOfMessages=10)
+
+
+def test_an_exception_fails_the_whole_batch(
+    fanout_stack: tuple[LocalTemplate, str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    template, endpoint_url, _ = fanout_stack
+    sqs = client_factory(endpoint_url, REGION)("sqs")
+    boom = sqs.get_queue_url(QueueName="overage-local-Boom")["QueueUrl"]
+    for body in ("a", "b"):
+        sqs.send_message(QueueUrl=boom, MessageBody=body)
+
+    batches = runtime.drain_queues(template, endpoint_url)
+
+    assert [(batch["function"], batch["received"], batch["succeeded"]) for batch in batches] == [("Crasher", 2, 0)]
+    assert batches[0]["error"] == "RuntimeError: cannot process 2 messages"
+    dead = sqs.receive_message(QueueUrl=sqs.get_queue_url(QueueName="overage-local-BoomDlq")["QueueUrl"])
+    assert len(dead["Messages"]) >= 1
+    assert "RuntimeError" in capsys.readouterr().err
+
+
+def test_cli_invoke_prints_the_result_and_drains(
+    fanout_stack: tuple[LocalTemplate, str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    template, endpoint_url, _ = fanout_stack
+    event_file = tmp_path / "event.json"
+    event_file.write_text('{"bodies": ["ok-cli"]}')
+    template_file = str(template.root / "template.yaml")
+
+    status = main(
+        ["invoke", "Scheduler", "--event", str(event_file), "--endpoint-url", endpoint_url, "--template", template_file]
+    )
+
+    out, err = capsys.readouterr()
+    assert status == 0
+    assert json.loads(out)["queued"] == 1
+    assert "1 succeeded" in err
+
+
+def test_cli_webhook_send_signs_and_delivers(
+    fanout_stack: tuple[LocalTemplate, str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    template, endpoint_url, _ = fanout_stack
+    body_file = tmp_path / "body.json"
+    body_file.write_text('{"id": "evt_1",  "type": "profiles.counted"}\n')
+    template_file = str(template.root / "template.yaml")
+
+    status = main(["--template", template_file, "webhook", "send", str(body_file), "--endpoint-url", endpoint_url])
+    out, _ = capsys.readouterr()
+    wrong = main(
+        [
+            "--template",
+            template_file,
+            "webhook",
+            "send",
+            str(body_file),
+            "--endpoint-url",
+            endpoint_url,
+            "--secret",
+            "x",
+        ]
+    )
+
+    assert status == 0
+    assert out.splitlines()[0] == "HTTP 202"
+    assert json.loads(out.split("\n", 1)[1]) == {"accepted": True}
+    assert wrong == 1
+    assert "HTTP 502" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------------------------------ local api
+
+API_TEMPLATE = """
+AWSTemplateFormatVersion: "2010-09-09"
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Api:
+    Type: AWS::Serverless::Api
+    Properties: {StageName: v1}
+  EchoFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/echo
+      Handler: app.lambda_handler
+      Events:
+        Account:
+          Type: Api
+          Properties: {RestApiId: !Ref Api, Path: "/accounts/{id}", Method: GET}
+        Literal:
+          Type: Api
+          Properties: {RestApiId: !Ref Api, Path: /accounts/me, Method: GET}
+        Anything:
+          Type: Api
+          Properties: {RestApiId: !Ref Api, Path: "/files/{proxy+}", Method: ANY}
+  BoomFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/boom
+      Handler: app.lambda_handler
+      Events:
+        Boom:
+          Type: Api
+          Properties: {RestApiId: !Ref Api, Path: /boom, Method: POST}
+"""
+
+ECHO_APP = """
+import base64, json
+from helpers import tag
+
+def lambda_handler(event, context):
+    if event["path"].endswith(".bin"):
+        return {"statusCode": 200, "headers": {"Content-Type": "application/octet-stream"},
+                "body": base64.b64encode(b"\\x00\\xff").decode(), "isBase64Encoded": True}
+    return {"statusCode": 200, "headers": {"Content-Type": "application/json", "X-Tag": tag()},
+            "multiValueHeaders": {"Set-Cookie": ["a=1", "b=2"]}, "body": json.dumps(event)}
+"""
+
+BOOM_APP = """
+from helpers import tag
+
+def lambda_handler(event, context):
+    raise ValueError(tag())
+"""
+
+
+@pytest.fixture
+def api_server(tmp_path: Path) -> Iterator[api.LocalApiServer]:
+    template_path = write_project(tmp_path, API_TEMPLATE, {"echo": ECHO_APP, "boom": BOOM_APP})
+    # Both functions have a helpers.py: each must see its own (as each Lambda has its own /var/task).
+    (tmp_path / "functions" / "echo" / "helpers.py").write_text("def tag():\n    return 'echo'\n")
+    (tmp_path / "functions" / "boom" / "helpers.py").write_text("def tag():\n    return 'boom'\n")
+    server = api.serve_api(LocalTemplate.from_file(template_path), 0, None)
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        runtime.clear_loaded_functions()
+
+
+def call(url: str, method: str = "GET", body: bytes | None = None, headers: dict[str, str] | None = None) -> Any:
+    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers, exc.read()
+
+
+def test_local_api_turns_a_request_into_a_rest_proxy_event(api_server: api.LocalApiServer) -> None:
+    status, headers, body = call(
+        f"{api_server.url}/accounts/acc_42?x=1&tag=a&tag=b", headers={"X-Trace": "t1", "User-Agent": "pytest"}
+    )
+
+    event = json.loads(body)
+    assert status == 200
+    assert headers["X-Tag"] == "echo"
+    assert headers.get_all("Set-Cookie") == ["a=1", "b=2"]
+    assert event["resource"] == "/accounts/{id}"
+    assert event["path"] == "/accounts/acc_42"
+    assert event["httpMethod"] == "GET"
+    assert event["pathParameters"] == {"id": "acc_42"}
+    assert event["queryStringParameters"] == {"x": "1", "tag": "b"}
+    assert event["multiValueQueryStringParameters"] == {"x": ["1"], "tag": ["a", "b"]}
+    assert event["headers"]["X-Trace"] == "t1"
+    assert event["multiValueHeaders"]["X-Trace"] == ["t1"]
+    assert event["body"] is None and event["isBase64Encoded"] is False
+    assert event["stageVariables"] is None
+    context = event["requestContext"]
+    assert (context["stage"], context["resourcePath"], context["httpMethod"]) == ("v1", "/accounts/{id}", "GET")
+    assert context["path"] == "/v1/accounts/acc_42"
+    assert context["identity"]["sourceIp"] == "127.0.0.1"
+    assert context["identity"]["userAgent"] == "pytest"
+    assert isinstance(context["requestTimeEpoch"], int) and context["requestId"]
+
+
+def test_local_api_routes_literals_first_greedy_paths_and_binary_bodies(api_server: api.LocalApiServer) -> None:
+    _, _, literal = call(f"{api_server.url}/accounts/me")
+    _, _, greedy = call(f"{api_server.url}/files/a/b.txt", method="PUT", body="héllo".encode())
+    _, _, binary = call(f"{api_server.url}/files/raw", method="POST", body=b"\xff\xfe\x00")
+    status, headers, payload = call(f"{api_server.url}/files/x.bin")
+
+    assert json.loads(literal)["resource"] == "/accounts/me"
+    greedy_event = json.loads(greedy)
+    assert greedy_event["pathParameters"] == {"proxy": "a/b.txt"}
+    assert greedy_event["body"] == "héllo" and greedy_event["isBase64Encoded"] is False
+    binary_event = json.loads(binary)
+    assert binary_event["isBase64Encoded"] is True and binary_event["body"] == "//4A"
+    assert (status, headers["Content-Type"], payload) == (200, "application/octet-stream", b"\x00\xff")
+
+
+def test_local_api_answers_404_without_route_and_502_when_the_handler_raises(
+    api_server: api.LocalApiServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = call(f"{api_server.url}/nowhere")
+    wrong_method = call(f"{api_server.url}/accounts/acc_1", method="DELETE")
+    boom = call(f"{api_server.url}/boom", method="POST", body=b"{}")
+
+    assert (missing[0], json.loads(missing[2])) == (404, {"message": "Missing Authentication Token"})
+    assert wrong_method[0] == 404
+    assert (boom[0], json.loads(boom[2])) == (502, {"message": "Internal server error"})
+    assert "ValueError: boom" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------------ CLI
+
+
+@pytest.fixture
+def small_project(tmp_path: Path) -> Path:
+    return write_project(tmp_path / "project", API_TEMPLATE, {"echo": ECHO_APP, "boom": BOOM_APP})
+
+
+def test_cli_reports_a_missing_event_file(small_project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    status = main(["--template", str(small_project), "invoke", "EchoFunction", "--event", "no/such.json"])
+
+    assert status == 2
+    assert capsys.readouterr().err.strip() == "overage: error: no/such.json: no such file"
+
+
+def test_cli_reports_bad_json_with_line_and_column(
+    small_project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    event_file = tmp_path / "bad.json"
+    event_file.write_text('{\n  "as_of": "2026-02-01",\n  oops\n}\n')
+
+    status = main(["--template", str(small_project), "invoke", "EchoFunction", "--event", str(event_file)])
+
+    assert status == 2
+    assert "invalid JSON at line 3 column 3" in capsys.readouterr().err
+
+
+def test_cli_reports_an_unknown_function_with_the_known_ones(
+    small_project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    event_file = tmp_path / "event.json"
+    event_file.write_text("{}")
+
+    status = main(["invoke", "NopeFunction", "--event", str(event_file), "--template", str(small_project)])
+
+    assert status == 2
+    err = capsys.readouterr().err
+    assert "unknown function 'NopeFunction'" in err
+    assert "EchoFunction, BoomFunction" in err
+
+
+def test_cli_reports_a_port_in_use(small_project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+
+        up = main(["--template", str(small_project), "local", "up", "--port", str(port)])
+        up_err = capsys.readouterr().err
+        served = main(
+            [
+                "--template",
+                str(small_project),
+                "local",
+                "api",
+                "--port",
+                str(port),
+                "--endpoint-url",
+                f"http://127.0.0.1:{port}",
+            ]
+        )
+        api_err = capsys.readouterr().err
+
+    assert (up, served) == (2, 2)
+    assert f"port {port} on 127.0.0.1 is already in use" in up_err
+    assert f"port {port} on 127.0.0.1 is already in use" in api_err
+
+
+def test_cli_reports_an_unreachable_endpoint(
+    small_project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    event_file = tmp_path / "event.json"
+    event_file.write_text("{}")
+    endpoint = f"http://127.0.0.1:{free_port()}"
+
+    status = main(
+        [
+            "--template",
+            str(small_project),
+            "invoke",
+            "EchoFunction",
+            "--event",
+            str(event_file),
+            "--endpoint-url",
+            endpoint,
+        ]
+    )
+
+    assert status == 2
+    assert "is `overage local up` running?" in capsys.readouterr().err

@@ -1,0 +1,224 @@
+"""A moto world built from template.yaml, and the helpers tests drive it with (as the CRM and the scheduler would)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from overage import aws
+from overage.domain.signature import sign_header
+from overage.local import runtime
+from overage.local.template import LocalTemplate, create_resources
+
+ROOT = Path(__file__).resolve().parents[1]
+EVENTS = ROOT / "events"
+SECRET = "local-dev-secret"
+REGION = "eu-west-1"
+
+
+def reset_caches() -> None:
+    """Forget clients, cached parameters and loaded handler modules between moto worlds."""
+    from aws_lambda_powertools.utilities.parameters import base as parameters_base
+
+    aws.reset_clients()
+    parameters_base.DEFAULT_PROVIDERS.clear()
+    runtime.clear_loaded_functions()
+
+
+def rest_event(method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    """An API Gateway REST proxy event, as API Gateway (or `overage local api`) hands it to the function."""
+    headers = {"Content-Type": "application/json", **(headers or {})}
+    encoded = None
+    is_b64 = False
+    if body is not None:
+        try:
+            encoded = body.decode("utf-8")
+        except UnicodeDecodeError:
+            encoded, is_b64 = base64.b64encode(body).decode(), True
+    return {
+        "resource": path,
+        "path": path,
+        "httpMethod": method,
+        "headers": headers,
+        "multiValueHeaders": {k: [v] for k, v in headers.items()},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": path,
+            "httpMethod": method,
+            "path": "/v1" + path,
+            "stage": "v1",
+            "requestId": str(uuid.uuid4()),
+            "identity": {"sourceIp": "127.0.0.1"},
+        },
+        "body": encoded,
+        "isBase64Encoded": is_b64,
+    }
+
+
+class World:
+    """The deployed system in miniature: every resource of template.yaml in moto, functions invoked as Lambda would."""
+
+    def __init__(self, template: LocalTemplate, endpoint_url: str | None = None) -> None:
+        self.template = template
+        self.endpoint_url = endpoint_url
+        kwargs: dict[str, Any] = {"region_name": REGION}
+        if endpoint_url:
+            kwargs["endpoint_url"] = endpoint_url
+        self.ddb = boto3.client("dynamodb", **kwargs)
+        self.sqs = boto3.client("sqs", **kwargs)
+        self.events = boto3.client("events", **kwargs)
+        self.accounts_table = template.physical_id("AccountsTable")
+        self.ledger_table = template.physical_id("LedgerTable")
+        self._capture_bus()
+
+    # ------------------------------------------------------------------ bus capture
+    def _capture_bus(self) -> None:
+        bus = self.template.physical_id("OverageBus")
+        queue_url = self.sqs.create_queue(QueueName="test-bus-capture")["QueueUrl"]
+        arn = self.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        self.events.put_rule(Name="capture", EventBusName=bus, EventPattern=json.dumps({"source": ["overage"]}))
+        self.events.put_targets(Rule="capture", EventBusName=bus, Targets=[{"Id": "q", "Arn": arn}])
+        self._bus_queue = queue_url
+        self._bus_seen: list[dict[str, Any]] = []
+
+    def bus_events(self) -> list[dict[str, Any]]:
+        """Every event put on the CRM bus so far (source 'overage')."""
+        while True:
+            got = self.sqs.receive_message(QueueUrl=self._bus_queue, MaxNumberOfMessages=10).get("Messages", [])
+            if not got:
+                break
+            for message in got:
+                self._bus_seen.append(json.loads(message["Body"]))
+                self.sqs.delete_message(QueueUrl=self._bus_queue, ReceiptHandle=message["ReceiptHandle"])
+        return list(self._bus_seen)
+
+    # ------------------------------------------------------------------ the CRM
+    def webhook(
+        self,
+        body: dict[str, Any] | bytes,
+        *,
+        secret: str = SECRET,
+        timestamp: int | None = None,
+        signature: str | None = None,
+    ) -> tuple[int, dict[str, Any]]:
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+        header = signature if signature is not None else sign_header(secret, raw, timestamp or int(time.time()))
+        result = self.invoke("CrmWebhookFunction", rest_event("POST", "/webhooks/crm", raw, {"Overage-Signature": header}))
+        return result["statusCode"], json.loads(result["body"])
+
+    def get(self, path: str) -> tuple[int, dict[str, Any]]:
+        result = self.invoke("CrmWebhookFunction", rest_event("GET", path))
+        return result["statusCode"], json.loads(result["body"])
+
+    # ------------------------------------------------------------------ functions
+    def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
+        return runtime.invoke(self.template, logical_id, event, self.endpoint_url)
+
+    def run(self, logical_id: str, event: dict[str, Any]) -> Any:
+        """A scheduled run to completion: the function, then its fanned-out queue as Lambda's mapping would."""
+        result = self.invoke(logical_id, event)
+        runtime.drain_queues(self.template, self.endpoint_url)
+        return result
+
+    def renewal(self, as_of: str) -> Any:
+        return self.run("RenewalBillingFunction", {"as_of": as_of})
+
+    # ------------------------------------------------------------------ what was written / sent
+    def account_item(self, account_id: str) -> dict[str, Any]:
+        from overage.store.dynamo import from_item
+
+        item = self.ddb.get_item(TableName=self.accounts_table, Key={"pk": {"S": account_id}, "sk": {"S": "ACCOUNT"}})
+        return from_item(item["Item"]) if "Item" in item else {}
+
+    def ledger(self, account_id: str, prefix: str) -> list[dict[str, Any]]:
+        from overage.store.dynamo import from_item
+
+        items = self.ddb.query(
+            TableName=self.ledger_table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
+            ExpressionAttributeValues={":pk": {"S": account_id}, ":p": {"S": prefix}},
+        )["Items"]
+        return [from_item(item) for item in items]
+
+    def invoices(self, account_id: str) -> list[dict[str, Any]]:
+        return sorted(self.ledger(account_id, "INVOICE#"), key=lambda r: r["period_start"])
+
+    def notices(self, account_id: str) -> list[dict[str, Any]]:
+        return sorted(self.ledger(account_id, "NOTICE#"), key=lambda r: r["created_at"])
+
+    def emails(self) -> list[Any]:
+        """Messages SES accepted (moto's record: source, destinations, subject, body)."""
+        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.ses import ses_backends
+
+        return list(ses_backends[DEFAULT_ACCOUNT_ID][REGION].sent_messages)
+
+
+def upsert_body(account_id: str = "acc_42", **data: Any) -> dict[str, Any]:
+    """An account.upserted body: the seed's Serenity association unless told otherwise."""
+    fields: dict[str, Any] = {
+        "package": "standard",
+        "contact_tier": "t50",
+        "billing_cycle": "annual",
+        "currency": "USD",
+        "started_on": "2026-01-10",
+        "billing_email": f"billing@{account_id}.example",
+        "paying_users": 3,
+        "telephone_support": False,
+        "profile_packs": 0,
+        "customer_since": "2026-01-10",
+    }
+    occurred_at = data.pop("occurred_at", None)
+    fields.update(data)
+    started = date.fromisoformat(str(fields["started_on"]))
+    return {
+        "id": data.pop("id", None) or f"evt_{uuid.uuid4().hex[:12]}",
+        "type": "account.upserted",
+        "occurred_at": occurred_at or f"{started.isoformat()}T08:00:00Z",
+        "account_id": account_id,
+        "data": fields,
+    }
+
+
+def contacts_body(account_id: str, occurred_at: str, active: int, archived: int = 0) -> dict[str, Any]:
+    return {
+        "id": f"evt_{uuid.uuid4().hex[:12]}",
+        "type": "contacts.counted",
+        "occurred_at": occurred_at,
+        "account_id": account_id,
+        "data": {"active": active, "archived": archived},
+    }
+
+
+def profiles_body(account_id: str, occurred_at: str, count: int) -> dict[str, Any]:
+    return {
+        "id": f"evt_{uuid.uuid4().hex[:12]}",
+        "type": "profiles.counted",
+        "occurred_at": occurred_at,
+        "account_id": account_id,
+        "data": {"count": count},
+    }
+
+
+@contextmanager
+def moto_world() -> Iterator[World]:
+    from moto import mock_aws
+
+    with mock_aws():
+        reset_caches()
+        template = LocalTemplate.from_file(ROOT / "template.yaml")
+        create_resources(template, None, None)
+        yield World(template)
+    reset_caches()
