@@ -156,7 +156,10 @@ class World:
         return sorted(self.ledger(account_id, "INVOICE#"), key=lambda r: r["period_start"])
 
     def notices(self, account_id: str) -> list[dict[str, Any]]:
-        return sorted(self.ledger(account_id, "NOTICE#"), key=lambda r: r["created_at"])
+        records = sorted(self.ledger(account_id, "NOTICE#"), key=lambda r: r["created_at"])
+        for record in records:
+            record["detail"] = json.loads(record["detail"])
+        return records
 
     def emails(self) -> list[Any]:
         """Messages SES accepted (moto's record: source, destinations, subject, body)."""

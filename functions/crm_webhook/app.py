@@ -22,7 +22,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyValidationError,
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from overage import aws, ingest
+from overage import aws, ingest, readers, wiring
 from overage.catalog_source import current_catalog
 from overage.config import Settings
 from overage.domain import signature
@@ -42,7 +42,6 @@ from overage.errors import (
     SignatureError,
 )
 from overage.observability import logger, metrics, tracer
-from overage.store.accounts import AccountsStore
 from pydantic import ValidationError
 
 MAX_BODY_BYTES = 256 * 1024
@@ -54,10 +53,6 @@ app = APIGatewayRestResolver(enable_validation=True)
 # ---------------------------------------------------------------- wiring helpers
 def _settings() -> Settings:
     return Settings.from_env()
-
-
-def _accounts(settings: Settings) -> AccountsStore:
-    return AccountsStore(settings.accounts_table, aws.client("dynamodb"))
 
 
 def _webhook_secret(settings: Settings) -> str:
@@ -87,7 +82,7 @@ def _idempotency(table: str, ttl_days: int, endpoint: str | None) -> tuple[Idemp
     @idempotent_function(data_keyword_argument="event", persistence_store=store, config=config)
     def apply_once(event: dict[str, Any]) -> dict[str, Any]:
         settings = _settings()
-        return ingest.apply_event(parse_crm_event(json.dumps(event)), _accounts(settings))
+        return ingest.apply_event(parse_crm_event(json.dumps(event)), wiring.accounts(settings))
 
     return config, apply_once
 
@@ -140,8 +135,29 @@ def receive_crm_event():  # no return annotation: the routes answer with hand-bu
 @app.get("/accounts/<account_id>", summary="An account's standing", tags=["accounts"])
 def get_account(account_id: str):  # no return annotation: the routes answer with hand-built Responses
     settings = _settings()
-    account = _accounts(settings).require(account_id)
+    account = wiring.accounts(settings).require(account_id)
     return _json(200, standing(account, current_catalog(settings)))
+
+
+@app.get("/accounts/<account_id>/invoices", summary="The account's invoices and credit notes", tags=["accounts"])
+def get_invoices(account_id: str):  # no return annotation: the routes answer with hand-built Responses
+    settings = Settings.from_env()
+    wiring.accounts(settings).require(account_id)
+    return _json(200, readers.invoices(wiring.ledger(settings), account_id))
+
+
+@app.get("/accounts/<account_id>/notices", summary="Every notice sent to the account", tags=["accounts"])
+def get_notices(account_id: str):  # no return annotation: the routes answer with hand-built Responses
+    settings = Settings.from_env()
+    wiring.accounts(settings).require(account_id)
+    return _json(200, readers.notices(wiring.ledger(settings), account_id))
+
+
+@app.get("/accounts/<account_id>/preview", summary="What the next billing date would charge now", tags=["accounts"])
+def get_preview(account_id: str):  # no return annotation: the routes answer with hand-built Responses
+    settings = Settings.from_env()
+    account = wiring.accounts(settings).require(account_id)
+    return _json(200, readers.preview(account, current_catalog(settings)))
 
 
 @app.get("/openapi.json", summary="This API's OpenAPI document", tags=["meta"])
@@ -228,7 +244,7 @@ def _conflict(error: Conflict) -> Response:
 
 
 # ---------------------------------------------------------------- entry point
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -37,7 +37,7 @@ def _bill_record(record: SQSRecord) -> None:
     metrics.add_metric(name="InvoicesIssued", unit=MetricUnit.Count, value=issued)
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any] | PartialItemFailureResponse:

@@ -114,9 +114,17 @@ class RenewalBilling:
         account = self.accounts.get(account_id)
         while account is not None and account.next_billing_date and account.next_billing_date <= as_of.date():
             outcome = self._bill_date(account, account.next_billing_date, now)
-            if outcome is not None:
-                outcomes.append(outcome)
-            account = self.accounts.get(account_id)
+            if outcome is None:  # another run billed that date: continue from what it left
+                account = self.accounts.get(account_id)
+                continue
+            outcomes.append(outcome)
+            account = account.model_copy(
+                update={
+                    "next_billing_date": next_billing_date(account.started_on, 1, outcome.billing_date),
+                    "last_billed_on": outcome.billing_date,
+                    "overrun_streak": outcome.overrun_streak,
+                }
+            )
         return outcomes
 
     def _bill_date(self, account: Account, billing_date: date, now: datetime) -> RenewalOutcome | None:
@@ -140,8 +148,10 @@ class RenewalBilling:
                     "TableName": self.accounts.table,
                     "Key": {"pk": {"S": account.account_id}, "sk": {"S": ACCOUNT_SK}},
                     "UpdateExpression": "SET next_billing_date = :next, last_billed_on = :d, overrun_streak = :streak",
-                    "ConditionExpression": "next_billing_date = :d",
+                    # Only if nobody billed this date meanwhile and the subscription is still the one we priced.
+                    "ConditionExpression": "next_billing_date = :d AND profile_version = :pv",
                     "ExpressionAttributeValues": {
+                        ":pv": {"S": account.profile_version},
                         ":next": {"S": following.isoformat()},
                         ":d": {"S": billing_date.isoformat()},
                         ":streak": {"N": str(outcome.overrun_streak)},

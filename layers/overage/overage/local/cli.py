@@ -16,7 +16,7 @@ import time
 import traceback
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -77,6 +77,16 @@ def read_json_file(path: Path, *, validate: bool = True) -> tuple[bytes, Any]:
     return raw, None
 
 
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0-65535 (0: any free port), not {port}")
+    return port
+
+
 def _endpoint(args: argparse.Namespace) -> str:
     return str(args.endpoint_url or os.environ.get(ENDPOINT_ENV) or DEFAULT_ENDPOINT_URL).rstrip("/")
 
@@ -92,20 +102,22 @@ def _template(args: argparse.Namespace) -> LocalTemplate:
 
 
 @contextlib.contextmanager
-def _handler_output_to_stderr() -> Any:
+def _handler_output_to_stderr() -> Iterator[None]:
     """Handlers log to stdout (as in Lambda); the CLI keeps stdout for the result, so `| jq` works."""
     with contextlib.redirect_stdout(sys.stderr):
         yield
 
 
-def _drain(template: LocalTemplate, endpoint_url: str) -> None:
+def _drain(template: LocalTemplate, endpoint_url: str, *, quiet_when_empty: bool = False) -> None:
+    """Deliver what the invocation fanned out to mapped SQS queues, as Lambda's event source mappings would."""
     from overage.local import runtime
 
     if not template.sqs_event_sources():
         return
     with _handler_output_to_stderr():
         batches = runtime.drain_queues(template, endpoint_url)
-    print(runtime.summarize_batches(batches), file=sys.stderr)
+    if batches or not quiet_when_empty:
+        print(runtime.summarize_batches(batches), file=sys.stderr)
 
 
 # ------------------------------------------------------------------------------------------- commands
@@ -126,7 +138,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_local_up(args: argparse.Namespace) -> int:
     from overage.local.server import run_local_up
 
-    return run_local_up(_template(args), args.port)
+    return run_local_up(_template(args), args.port, verbose=args.verbose)
 
 
 def cmd_local_api(args: argparse.Namespace) -> int:
@@ -202,7 +214,7 @@ def _invoke_webhook(args: argparse.Namespace, body: bytes, signature: str) -> tu
     except Exception:
         traceback.print_exc(file=sys.stderr)
         return 502, json.dumps({"message": "Internal server error"}).encode()
-    _drain(template, endpoint_url)
+    _drain(template, endpoint_url, quiet_when_empty=True)
     return response.status, response.body
 
 
@@ -251,10 +263,11 @@ def build_parser() -> argparse.ArgumentParser:
     up = local_commands.add_parser(
         "up", parents=[common], help="a moto server on 127.0.0.1 with every resource of the template"
     )
-    up.add_argument("--port", type=int, default=4566)
+    up.add_argument("--port", type=_port, default=4566)
+    up.add_argument("--verbose", action="store_true", help="log every request moto serves")
     up.set_defaults(handler=cmd_local_up)
     api = local_commands.add_parser("api", parents=[common], help="serve the API on 127.0.0.1 like sam local")
-    api.add_argument("--port", type=int, default=3000)
+    api.add_argument("--port", type=_port, default=3000)
     api.add_argument("--endpoint-url", help=f"the local AWS (default: ${ENDPOINT_ENV} or {DEFAULT_ENDPOINT_URL})")
     api.set_defaults(handler=cmd_local_api)
 

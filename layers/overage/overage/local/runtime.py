@@ -28,6 +28,7 @@ from typing import Any
 from overage.local.template import (
     ACCOUNT_ID,
     FAKE_CREDENTIALS,
+    LocalError,
     LocalTemplate,
     SqsEventSource,
     client_factory,
@@ -37,6 +38,11 @@ DEFAULT_TIMEOUT_SECONDS = 3  # Lambda's own defaults when neither the function n
 DEFAULT_MEMORY_MB = 128
 DEFAULT_METRICS_NAMESPACE = "overage"
 SQS_MAX_MESSAGES_PER_RECEIVE = 10
+
+
+def _error_code(exc: Exception) -> str:
+    response = getattr(exc, "response", None) or {}
+    return str((response.get("Error") or {}).get("Code", ""))
 
 
 class LambdaContext:
@@ -132,6 +138,7 @@ def applied_environment(env: Mapping[str, str], remove: tuple[str, ...] = ()) ->
 class _LoadedFunction:
     module: ModuleType
     code_dir: Path
+    layer_dirs: list[Path]
     # Sibling modules of the handler (``import helpers`` inside functions/x/): kept per function so two
     # functions with a module of the same name never see each other's.
     siblings: dict[str, ModuleType] = field(default_factory=dict)
@@ -161,20 +168,25 @@ def _is_under(module: ModuleType, folder: Path) -> bool:
 
 
 @contextlib.contextmanager
-def _function_import_scope(code_dir: Path, siblings: dict[str, ModuleType]) -> Iterator[None]:
-    """The function's folder first on ``sys.path`` (as /var/task is in Lambda), with its own sibling modules.
+def _function_import_scope(loaded: _LoadedFunction) -> Iterator[None]:
+    """The function's folder first on ``sys.path`` (as /var/task is in Lambda), then its layers (/opt/python),
+    with the function's own sibling modules.
 
-    Modules imported from that folder are taken out of ``sys.modules`` afterwards and kept for this function
-    only, so two functions with a ``helpers.py`` each never see each other's.
+    Modules imported from the function's folder are taken out of ``sys.modules`` afterwards and kept for this
+    function only, so two functions with a ``helpers.py`` each never see each other's.
     """
+    code_dir, siblings = loaded.code_dir, loaded.siblings
     before = set(sys.modules)
-    sys.path.insert(0, str(code_dir))
+    added = [str(folder) for folder in loaded.layer_dirs if str(folder) not in sys.path]
+    sys.path[0:0] = [str(code_dir)]
+    sys.path[1:1] = added
     sys.modules.update(siblings)
     try:
         yield
     finally:
-        with contextlib.suppress(ValueError):
-            sys.path.remove(str(code_dir))
+        for folder in [str(code_dir), *added]:
+            with contextlib.suppress(ValueError):
+                sys.path.remove(folder)
         for name in set(sys.modules) - before:
             module = sys.modules[name]
             if name in siblings or (isinstance(module, ModuleType) and _is_under(module, code_dir)):
@@ -192,11 +204,11 @@ def _load(template: LocalTemplate, logical_id: str) -> _LoadedFunction:
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load {code.module_file}")
     module = importlib.util.module_from_spec(spec)
-    loaded = _LoadedFunction(module=module, code_dir=code.code_dir)
+    loaded = _LoadedFunction(module=module, code_dir=code.code_dir, layer_dirs=template.function_layer_dirs(logical_id))
     # Registered under its unique name for good: pydantic and dataclasses look a class's module up there.
     sys.modules[name] = module
     try:
-        with _function_import_scope(code.code_dir, loaded.siblings):
+        with _function_import_scope(loaded):
             spec.loader.exec_module(module)
     except BaseException:
         sys.modules.pop(name, None)
@@ -221,7 +233,7 @@ def invoke(template: LocalTemplate, logical_id: str, event: Any, endpoint_url: s
         if not callable(handler):
             raise AttributeError(f"{logical_id}: {loaded.module.__file__} has no callable {attribute!r}")
         context = make_context(template, logical_id)
-        with _function_import_scope(loaded.code_dir, loaded.siblings):
+        with _function_import_scope(loaded):
             return handler(event, context)
 
 
@@ -238,7 +250,16 @@ class _Queue:
 
 
 def _describe_queue(sqs: Any, template: LocalTemplate, queue_id: str) -> _Queue:
-    url = str(sqs.get_queue_url(QueueName=template.physical_id(queue_id))["QueueUrl"])
+    name = template.physical_id(queue_id)
+    try:
+        url = str(sqs.get_queue_url(QueueName=name)["QueueUrl"])
+    except Exception as exc:
+        if "NonExistentQueue" not in _error_code(exc) and "QueueDoesNotExist" not in _error_code(exc):
+            raise
+        raise LocalError(
+            f"queue {name} ({queue_id}) does not exist at the endpoint; were the template's resources created "
+            "(`overage local up` with this template)?"
+        ) from None
     attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn", "RedrivePolicy"])["Attributes"]
     dead_letter_url: str | None = None
     max_receive_count: int | None = None

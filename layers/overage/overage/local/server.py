@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import signal
 import socket
 import sys
@@ -80,6 +81,8 @@ def start_local_stack(
     from moto.server import ThreadedMotoServer
 
     ensure_port_free(port)
+    # werkzeug logs every request at INFO; a level set before the first request keeps it quiet.
+    logging.getLogger("werkzeug").setLevel(logging.INFO if verbose else logging.WARNING)
     server = ThreadedMotoServer(ip_address=HOST, port=port, verbose=verbose)
     server.start()
     host, bound_port = server.get_host_and_port()
@@ -116,9 +119,9 @@ def wait_for_stop() -> None:
                 signal.signal(stop_signal, handler)
 
 
-def run_local_up(template: LocalTemplate, port: int = DEFAULT_PORT) -> int:
+def run_local_up(template: LocalTemplate, port: int = DEFAULT_PORT, *, verbose: bool = False) -> int:
     """The blocking ``overage local up``: serve until stopped; 0 on a clean stop."""
-    server, endpoint_url = start_local_stack(port, template=None)
+    server, endpoint_url = start_local_stack(port, template=None, verbose=verbose)
     try:
         created = template.create_resources(endpoint_url=endpoint_url)
         print(f"moto server on {endpoint_url} with the resources of {template.root / 'template.yaml'}:")

@@ -455,7 +455,8 @@ class LocalTemplate:
         if len(value) == 1:
             (key, argument), *_ = value.items()
             handler = self._intrinsics().get(key)
-            if handler is not None:
+            # {"Condition": <name>} is a condition reference; other one-key "Condition" maps (IAM) are data.
+            if handler is not None and (key != "Condition" or isinstance(argument, str)):
                 return handler(argument)
         resolved = {key: self._resolve(item) for key, item in value.items()}
         return {key: item for key, item in resolved.items() if item is not _NO_VALUE}
@@ -649,6 +650,19 @@ class LocalTemplate:
         if not code.module_file.is_file():
             raise TemplateError(f"{logical_id}: handler module {code.module_file} does not exist")
         return code
+
+    def function_layer_dirs(self, logical_id: str) -> list[Path]:
+        """Folders of the template's own layers the function uses (Globals' layers first, as SAM merges them)."""
+        folders: list[Path] = []
+        for source in (self.globals_function, self.properties(logical_id)):
+            for layer in source.get("Layers") or []:
+                layer_id = layer.get("Ref") if isinstance(layer, dict) else None
+                if not isinstance(layer_id, str) or layer_id not in self.resources:
+                    continue  # a published layer (an ARN): nothing local to add
+                content = self.resolve(self.properties(layer_id).get("ContentUri"))
+                if isinstance(content, str) and (self.root / content).is_dir():
+                    folders.append((self.root / content).resolve())
+        return folders
 
     def function_name(self, logical_id: str) -> str:
         return self.physical_id(logical_id)

@@ -1,0 +1,51 @@
+"""What a renewal run costs in DynamoDB calls (counted with botocore event hooks): no Scan, ever."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+
+from overage import aws
+from tests.support import World, contacts_body, upsert_body
+
+
+def dynamodb_calls(action: Callable[[], object]) -> Counter[str]:
+    """Count the DynamoDB operations ``action`` makes through the functions' shared client."""
+    calls: Counter[str] = Counter()
+
+    def count(model: object, **_: object) -> None:
+        calls[model.name] += 1  # type: ignore[attr-defined]
+
+    client = aws.client("dynamodb")  # the very client the functions use (cached per region and endpoint)
+    client.meta.events.register("before-call.dynamodb", count)
+    try:
+        action()
+    finally:
+        client.meta.events.unregister("before-call.dynamodb", count)
+    return calls
+
+
+def add_accounts(world: World, first: int, last: int, started_on: str) -> None:
+    for n in range(first, last):
+        world.webhook(upsert_body(f"acc_{n:04d}", billing_cycle="monthly", started_on=started_on,
+                                  customer_since=started_on))
+
+
+def test_a_day_with_nothing_due_costs_the_same_whatever_the_number_of_accounts(world: World) -> None:
+    add_accounts(world, 0, 3, "2026-01-10")
+    with_3 = dynamodb_calls(lambda: world.renewal("2026-01-25T00:15:00Z"))
+    add_accounts(world, 3, 40, "2026-01-10")
+    with_40 = dynamodb_calls(lambda: world.renewal("2026-01-25T00:15:00Z"))
+    # 16 DueIndex shards + 1 OutboxIndex look-up, and nothing else
+    assert with_3 == with_40 == Counter({"Query": 17})
+
+
+def test_calls_per_billed_account(world: World) -> None:
+    add_accounts(world, 0, 10, "2026-01-10")
+    for n in range(10):
+        world.webhook(contacts_body(f"acc_{n:04d}", "2026-02-01T00:00:00Z", 130))
+    calls = dynamodb_calls(lambda: world.renewal("2026-02-10T00:15:00Z"))
+    assert calls["Scan"] == 0
+    # per billed account: read the account, read the snapshot in force, one transaction, mark the notice sent
+    assert calls == Counter({"Query": 17 + 10, "GetItem": 10, "TransactWriteItems": 10, "UpdateItem": 10})
+    assert all(len(world.invoices(f"acc_{n:04d}")) == 1 for n in range(10))
