@@ -19,7 +19,7 @@ os.environ.update(
 os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("AWS_PROFILE", None)
 
-from tests.support import World, moto_world  # noqa: E402
+from tests.support import World, moto_world
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-
 from overage import aws
 from overage.domain.signature import sign_header
 from overage.local import runtime
@@ -34,7 +33,9 @@ def reset_caches() -> None:
     runtime.clear_loaded_functions()
 
 
-def rest_event(method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None) -> dict[str, Any]:
+def rest_event(
+    method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
+) -> dict[str, Any]:
     """An API Gateway REST proxy event, as API Gateway (or `overage local api`) hands it to the function."""
     headers = {"Content-Type": "application/json", **(headers or {})}
     encoded = None
@@ -115,7 +116,9 @@ class World:
     ) -> tuple[int, dict[str, Any]]:
         raw = body if isinstance(body, bytes) else json.dumps(body).encode()
         header = signature if signature is not None else sign_header(secret, raw, timestamp or int(time.time()))
-        result = self.invoke("CrmWebhookFunction", rest_event("POST", "/webhooks/crm", raw, {"Overage-Signature": header}))
+        result = self.invoke(
+            "CrmWebhookFunction", rest_event("POST", "/webhooks/crm", raw, {"Overage-Signature": header})
+        )
         return result["statusCode"], json.loads(result["body"])
 
     def get(self, path: str) -> tuple[int, dict[str, Any]]:

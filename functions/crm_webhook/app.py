@@ -82,7 +82,8 @@ def _idempotency(table: str, ttl_days: int, endpoint: str | None) -> tuple[Idemp
     @idempotent_function(data_keyword_argument="event", persistence_store=store, config=config)
     def apply_once(event: dict[str, Any]) -> dict[str, Any]:
         settings = _settings()
-        return ingest.apply_event(parse_crm_event(json.dumps(event)), wiring.accounts(settings))
+        context = ingest.IngestContext(settings, current_catalog(settings), datetime.now(UTC))
+        return ingest.apply_event(parse_crm_event(json.dumps(event)), context)
 
     return config, apply_once
 

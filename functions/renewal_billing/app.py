@@ -16,6 +16,7 @@ from overage.catalog_source import current_catalog
 from overage.config import Settings
 from overage.domain.instants import parse_instant
 from overage.observability import logger, metrics, tracer
+from overage.renewal_hooks import billing_hooks
 from overage.renewals import RenewalBilling, dispatch_due
 from overage.schedule import business_time
 
@@ -25,12 +26,14 @@ processor = BatchProcessor(event_type=EventType.SQS)
 def _bill_record(record: SQSRecord) -> None:
     message = json.loads(record.body)
     settings = Settings.from_env()
+    catalog = current_catalog(settings)
     logger.append_keys(account_id=message["account_id"])
     billing = RenewalBilling(
         accounts=wiring.accounts(settings),
         ledger=wiring.ledger(settings),
         outbox=wiring.outbox(settings),
-        catalog=current_catalog(settings),
+        catalog=catalog,
+        hooks=billing_hooks(settings, catalog),
     )
     outcomes = billing.bill_account(message["account_id"], parse_instant(message["as_of"]), datetime.now(UTC))
     issued = sum(1 for outcome in outcomes if outcome.invoice is not None)

@@ -510,7 +510,13 @@ def test_cli_webhook_send_signs_and_delivers(
 API_TEMPLATE = """
 AWSTemplateFormatVersion: "2010-09-09"
 Transform: AWS::Serverless-2016-10-31
+Globals:
+  Function:
+    Layers: [!Ref SharedLayer]
 Resources:
+  SharedLayer:
+    Type: AWS::Serverless::LayerVersion
+    Properties: {ContentUri: layers/shared}
   Api:
     Type: AWS::Serverless::Api
     Properties: {StageName: v1}
@@ -543,12 +549,13 @@ Resources:
 ECHO_APP = """
 import base64, json
 from helpers import tag
+from local_runner_shared_layer import greeting
 
 def lambda_handler(event, context):
     if event["path"].endswith(".bin"):
         return {"statusCode": 200, "headers": {"Content-Type": "application/octet-stream"},
                 "body": base64.b64encode(b"\\x00\\xff").decode(), "isBase64Encoded": True}
-    return {"statusCode": 200, "headers": {"Content-Type": "application/json", "X-Tag": tag()},
+    return {"statusCode": 200, "headers": {"Content-Type": "application/json", "X-Tag": tag(), "X-Layer": greeting()},
             "multiValueHeaders": {"Set-Cookie": ["a=1", "b=2"]}, "body": json.dumps(event)}
 """
 
@@ -566,6 +573,9 @@ def api_server(tmp_path: Path) -> Iterator[api.LocalApiServer]:
     # Both functions have a helpers.py: each must see its own (as each Lambda has its own /var/task).
     (tmp_path / "functions" / "echo" / "helpers.py").write_text("def tag():\n    return 'echo'\n")
     (tmp_path / "functions" / "boom" / "helpers.py").write_text("def tag():\n    return 'boom'\n")
+    # The template's own layer is importable, as /opt/python is in Lambda.
+    (tmp_path / "layers" / "shared").mkdir(parents=True)
+    (tmp_path / "layers" / "shared" / "local_runner_shared_layer.py").write_text("def greeting():\n    return 'hi'\n")
     server = api.serve_api(LocalTemplate.from_file(template_path), 0, None)
     try:
         yield server
@@ -591,6 +601,7 @@ def test_local_api_turns_a_request_into_a_rest_proxy_event(api_server: api.Local
     event = json.loads(body)
     assert status == 200
     assert headers["X-Tag"] == "echo"
+    assert headers["X-Layer"] == "hi"
     assert headers.get_all("Set-Cookie") == ["a=1", "b=2"]
     assert event["resource"] == "/accounts/{id}"
     assert event["path"] == "/accounts/acc_42"

@@ -72,8 +72,16 @@ def test_a_snapshot_at_exactly_midnight_counts(world: World) -> None:
 
 
 def test_monthly_gbp_account_month_after_month(world: World) -> None:
-    world.webhook(upsert_body("acc_gb", billing_cycle="monthly", currency="GBP", contact_tier="t100",
-                              started_on="2026-01-15", customer_since="2026-01-15"))
+    world.webhook(
+        upsert_body(
+            "acc_gb",
+            billing_cycle="monthly",
+            currency="GBP",
+            contact_tier="t100",
+            started_on="2026-01-15",
+            customer_since="2026-01-15",
+        )
+    )
     world.webhook(contacts_body("acc_gb", "2026-02-01T00:00:00Z", 90))
     world.webhook(contacts_body("acc_gb", "2026-03-01T00:00:00Z", 140))
     for day in ("2026-02-15", "2026-03-15", "2026-04-15"):
@@ -86,8 +94,9 @@ def test_monthly_gbp_account_month_after_month(world: World) -> None:
 
 
 def test_annual_account_yearly_price_on_the_anniversary_supplements_monthly(world: World) -> None:
-    world.webhook(upsert_body("acc_an", started_on="2025-01-10", customer_since="2025-01-10",
-                              occurred_at="2025-01-10T08:00:00Z"))
+    world.webhook(
+        upsert_body("acc_an", started_on="2025-01-10", customer_since="2025-01-10", occurred_at="2025-01-10T08:00:00Z")
+    )
     world.webhook(contacts_body("acc_an", "2025-11-20T00:00:00Z", 130))
     world.renewal("2025-12-10T00:15:00Z")
     world.renewal("2026-01-10T00:15:00Z")
@@ -102,8 +111,15 @@ def test_annual_account_yearly_price_on_the_anniversary_supplements_monthly(worl
 
 
 def test_started_on_the_31st_across_a_leap_february(world: World) -> None:
-    world.webhook(upsert_body("acc_31", billing_cycle="monthly", started_on="2024-01-31",
-                              customer_since="2024-01-31", occurred_at="2024-01-31T08:00:00Z"))
+    world.webhook(
+        upsert_body(
+            "acc_31",
+            billing_cycle="monthly",
+            started_on="2024-01-31",
+            customer_since="2024-01-31",
+            occurred_at="2024-01-31T08:00:00Z",
+        )
+    )
     for day in ("2024-02-29", "2024-03-31", "2024-04-30", "2025-02-28"):
         world.renewal(f"{day}T00:15:00Z")
     periods = [(inv["period_start"], inv["period_end"]) for inv in world.invoices("acc_31")]

@@ -6,6 +6,7 @@ from collections import Counter
 from collections.abc import Callable
 
 from overage import aws
+
 from tests.support import World, contacts_body, upsert_body
 
 
@@ -27,8 +28,9 @@ def dynamodb_calls(action: Callable[[], object]) -> Counter[str]:
 
 def add_accounts(world: World, first: int, last: int, started_on: str) -> None:
     for n in range(first, last):
-        world.webhook(upsert_body(f"acc_{n:04d}", billing_cycle="monthly", started_on=started_on,
-                                  customer_since=started_on))
+        world.webhook(
+            upsert_body(f"acc_{n:04d}", billing_cycle="monthly", started_on=started_on, customer_since=started_on)
+        )
 
 
 def test_a_day_with_nothing_due_costs_the_same_whatever_the_number_of_accounts(world: World) -> None:

@@ -141,11 +141,14 @@ def test_unknown_account_is_404_and_nothing_is_written(world: World) -> None:
     status, answer = world.webhook(contacts_body("acc_nobody", "2026-02-05T10:00:00Z", 70))
     assert status == 404
     assert "acc_nobody" in answer["message"]
-    assert world.ddb.query(
-        TableName=world.accounts_table,
-        KeyConditionExpression="pk = :pk",
-        ExpressionAttributeValues={":pk": {"S": "acc_nobody"}},
-    )["Items"] == []
+    assert (
+        world.ddb.query(
+            TableName=world.accounts_table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": "acc_nobody"}},
+        )["Items"]
+        == []
+    )
     assert world.get("/accounts/acc_nobody")[0] == 404
 
 
@@ -185,6 +188,9 @@ def test_sample_events_are_accepted(world: World) -> None:
     for name in ("account_upserted", "contacts_counted", "profiles_counted"):
         raw = (EVENTS / "webhooks" / f"{name}.json").read_bytes()
         assert world.webhook(raw)[0] == 202, name
-    assert world.invoke("CrmWebhookFunction", json.loads((EVENTS / "crm_webhook__get_account.json").read_text()))[
-        "statusCode"
-    ] == 200
+    assert (
+        world.invoke("CrmWebhookFunction", json.loads((EVENTS / "crm_webhook__get_account.json").read_text()))[
+            "statusCode"
+        ]
+        == 200
+    )

@@ -91,9 +91,7 @@ def test_billing_dates_split_and_join(started_on: date, m: int, offsets: list[in
     a, b, c = sorted(started_on + timedelta(days=o) for o in offsets)
     joined = billing_dates_between(started_on, m, a, c)
     assert billing_dates_between(started_on, m, a, b) + billing_dates_between(started_on, m, b, c) == joined
-    assert billing_dates_between(started_on, m, None, a) + joined == billing_dates_between(
-        started_on, m, None, c
-    )
+    assert billing_dates_between(started_on, m, None, a) + joined == billing_dates_between(started_on, m, None, c)
 
 
 @SHORT

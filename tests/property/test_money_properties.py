@@ -52,9 +52,7 @@ def test_totals_add_up(lines_spec: list[tuple[int, Decimal]], rate: Decimal) -> 
 
 @SHORT
 @given(starts, st.sampled_from([1, 12]), st.integers(0, 800), prices)
-def test_proration_of_an_unchanged_price_is_zero(
-    started_on: date, m: int, offset: int, price: Decimal
-) -> None:
+def test_proration_of_an_unchanged_price_is_zero(started_on: date, m: int, offset: int, price: Decimal) -> None:
     on = started_on + timedelta(days=offset)
     assert prorate(price, price, period_containing(started_on, m, on), on) == Decimal("0.00")
 

@@ -1,20 +1,53 @@
-"""Applying a validated CRM event to the tables (spec §4): the one place webhook events change state."""
+"""Applying a validated CRM event to the tables (spec §4): the one place webhook events change state.
+
+Each event type has one handler ``(event, context) -> result``; the result is what the webhook answers with
+(202) and replays for the same id (200). Handlers of the other policies are imported only when their type
+arrives, so the webhook's cold start pays only for what it uses.
+"""
 
 from __future__ import annotations
 
+import importlib
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
+from overage import wiring
+from overage.config import Settings
 from overage.domain.catalog import Catalog
-from overage.domain.crm_events import AccountUpserted, ContactsCounted, CrmEvent, ProfilesCounted
+from overage.domain.crm_events import AccountUpserted, AnyCrmEvent, ContactsCounted, ProfilesCounted
 from overage.errors import InvalidRequest
+from overage.notices.outbox import NoticeOutbox
 from overage.observability import logger
 from overage.store.accounts import AccountsStore
+from overage.store.ledger import LedgerStore
 
 MAX_FUTURE_SKEW = timedelta(minutes=5)
 
 
-def check_event(event: CrmEvent, catalog: Catalog, now: datetime) -> None:
+@dataclass
+class IngestContext:
+    """What a handler may use: settings, catalog, the receipt time, and lazily built stores."""
+
+    settings: Settings
+    catalog: Catalog
+    received_at: datetime  # wall clock at the edge: operational only (leases, the future check)
+
+    @cached_property
+    def accounts(self) -> AccountsStore:
+        return wiring.accounts(self.settings)
+
+    @cached_property
+    def ledger(self) -> LedgerStore:
+        return wiring.ledger(self.settings)
+
+    @cached_property
+    def outbox(self) -> NoticeOutbox:
+        return wiring.outbox(self.settings)
+
+
+def check_event(event: AnyCrmEvent, catalog: Catalog, now: datetime) -> None:
     """Rules a schema cannot express: nothing from the future, codes that exist in the catalog."""
     if event.occurred_at > now + MAX_FUTURE_SKEW:
         raise InvalidRequest(
@@ -37,16 +70,41 @@ def check_event(event: CrmEvent, catalog: Catalog, now: datetime) -> None:
             raise InvalidRequest("account.upserted names codes the catalog does not have", fields)
 
 
-def apply_event(event: CrmEvent, accounts: AccountsStore) -> dict[str, Any]:
-    """Apply one event last-writer-wins; return the result the webhook answers with (and replays)."""
-    outcome: str
-    if isinstance(event, AccountUpserted):
-        outcome = accounts.upsert(event)
-    elif isinstance(event, ContactsCounted):
-        outcome = accounts.record_contacts(event).outcome
-    elif isinstance(event, ProfilesCounted):
-        outcome = accounts.record_profiles(event).outcome
-    else:  # pragma: no cover - the union is exhaustive
-        raise InvalidRequest("unsupported event type", {"type": "not handled"})
-    logger.info("crm event applied", extra={"event_type": event.type, "outcome": outcome})
-    return {"id": event.id, "type": event.type, "account_id": event.account_id, "outcome": outcome}
+# ---------------------------------------------------------------- handlers of the foundation's types
+def _account_upserted(event: AccountUpserted, context: IngestContext) -> dict[str, Any]:
+    return {"outcome": context.accounts.upsert(event)}
+
+
+def _contacts_counted(event: ContactsCounted, context: IngestContext) -> dict[str, Any]:
+    return {"outcome": context.accounts.record_contacts(event).outcome}
+
+
+def _profiles_counted(event: ProfilesCounted, context: IngestContext) -> dict[str, Any]:
+    return {"outcome": context.accounts.record_profiles(event).outcome}
+
+
+_LOCAL_HANDLERS: dict[str, Any] = {
+    "account.upserted": _account_upserted,
+    "contacts.counted": _contacts_counted,
+    "profiles.counted": _profiles_counted,
+}
+
+# Types handled by another policy's module: "module:function", imported on first use.
+_POLICY_HANDLERS: dict[str, str] = {}
+
+
+def _handler(event_type: str) -> Any:
+    if event_type in _LOCAL_HANDLERS:
+        return _LOCAL_HANDLERS[event_type]
+    target = _POLICY_HANDLERS.get(event_type)
+    if target is None:
+        raise InvalidRequest(f"{event_type} events are not accepted yet", {"type": f"{event_type} is not enabled"})
+    module, _, function = target.partition(":")
+    return getattr(importlib.import_module(module), function)
+
+
+def apply_event(event: AnyCrmEvent, context: IngestContext) -> dict[str, Any]:
+    """Apply one event; return the result the webhook answers with (and replays)."""
+    result = _handler(event.type)(event, context)
+    logger.info("crm event applied", extra={"event_type": event.type, "outcome": result.get("outcome")})
+    return {"id": event.id, "type": event.type, "account_id": event.account_id, **result}

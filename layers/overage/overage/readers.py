@@ -40,7 +40,10 @@ def preview(account: Account, catalog: Catalog) -> dict[str, Any]:
     return {
         "account_id": account.account_id,
         "billing_date": account.next_billing_date.isoformat(),
-        "based_on": {"active_contacts": account.contacts_active, "as_of": (account.contacts_version or "")[:27] or None},
+        "based_on": {
+            "active_contacts": account.contacts_active,
+            "as_of": (account.contacts_version or "")[:27] or None,
+        },
         "reached_tier": outcome.reached_tier,
         "overrun_supplement": str(outcome.overrun_supplement),
         "custom_quote": outcome.custom_quote,

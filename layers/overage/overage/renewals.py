@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
@@ -23,17 +23,34 @@ from overage.domain.instants import midnight_utc
 from overage.domain.money import InvoiceLine
 from overage.domain.renewal import RenewalOutcome, bill_renewal
 from overage.notices.billing import renewal_notice
+from overage.notices.model import Notice
 from overage.notices.outbox import NoticeOutbox
 from overage.observability import logger
 from overage.store.accounts import ACCOUNT_SK, AccountsStore
-from overage.store.dynamo import is_condition_failure, store_error
+from overage.store.dynamo import is_condition_failure, serialize, store_error
 from overage.store.ledger import LedgerStore
 
 SQS_BATCH = 10
 
-# Hooks later policies plug into the renewal of one billing date, before its invoice is computed:
-# each takes (account, billing_date) and returns extra invoice lines.
-ExtraLines = Callable[[Account, date], list[InvoiceLine]]
+
+@dataclass
+class BillingContribution:
+    """What another policy adds to one billing date, inside the same transaction as its invoice.
+
+    ``account`` is the account as the invoice should price it (e.g. with a pending plan change applied);
+    ``account_updates`` are attributes SET on the account item in the billing write (one Update per item is all
+    a transaction allows); ``lines`` join the invoice; ``transact_items`` and ``notices`` join the write.
+    """
+
+    account: Account
+    account_updates: dict[str, Any] = field(default_factory=dict)
+    lines: list[InvoiceLine] = field(default_factory=list)
+    transact_items: list[dict[str, Any]] = field(default_factory=list)
+    notices: list[Notice] = field(default_factory=list)
+
+
+# A hook sees the account (as left by the hooks before it), the billing date and the operational clock.
+BillingHook = Callable[[Account, date, datetime], BillingContribution]
 
 
 @dataclass(frozen=True)
@@ -100,23 +117,24 @@ class RenewalBilling:
         ledger: LedgerStore,
         outbox: NoticeOutbox,
         catalog: Catalog,
-        extra_lines: list[ExtraLines] | None = None,
+        hooks: list[BillingHook] | None = None,
     ) -> None:
         self.accounts = accounts
         self.ledger = ledger
         self.outbox = outbox
         self.catalog = catalog
-        self.extra_lines = extra_lines or []
+        self.hooks = hooks or []
 
     def bill_account(self, account_id: str, as_of: datetime, now: datetime) -> list[RenewalOutcome]:
         """Bill every billing date of the account due by ``as_of`` that is not billed yet, oldest first."""
         outcomes: list[RenewalOutcome] = []
         account = self.accounts.get(account_id)
         while account is not None and account.next_billing_date and account.next_billing_date <= as_of.date():
-            outcome = self._bill_date(account, account.next_billing_date, now)
-            if outcome is None:  # another run billed that date: continue from what it left
+            billed = self._bill_date(account, account.next_billing_date, now)
+            if billed is None:  # another run billed that date: continue from what it left
                 account = self.accounts.get(account_id)
                 continue
+            outcome, account = billed
             outcomes.append(outcome)
             account = account.model_copy(
                 update={
@@ -127,11 +145,20 @@ class RenewalBilling:
             )
         return outcomes
 
-    def _bill_date(self, account: Account, billing_date: date, now: datetime) -> RenewalOutcome | None:
+    def _bill_date(self, account: Account, billing_date: date, now: datetime) -> tuple[RenewalOutcome, Account] | None:
         snapshot = self.accounts.contacts_at(account.account_id, midnight_utc(billing_date))
         extra: list[InvoiceLine] = []
-        for hook in self.extra_lines:
-            extra += hook(account, billing_date)
+        updates: dict[str, Any] = {}
+        hook_items: list[dict[str, Any]] = []
+        hook_notices: list[Notice] = []
+        version = account.profile_version
+        for hook in self.hooks:
+            contribution = hook(account, billing_date, now)
+            account = contribution.account
+            updates.update(contribution.account_updates)
+            extra += contribution.lines
+            hook_items += contribution.transact_items
+            hook_notices += contribution.notices
         outcome = bill_renewal(
             account,
             billing_date,
@@ -142,28 +169,34 @@ class RenewalBilling:
             extra_lines=extra,
         )
         following = next_billing_date(account.started_on, 1, billing_date)
-        items: list[dict[str, Any]] = [
-            {
-                "Update": {
-                    "TableName": self.accounts.table,
-                    "Key": {"pk": {"S": account.account_id}, "sk": {"S": ACCOUNT_SK}},
-                    "UpdateExpression": "SET next_billing_date = :next, last_billed_on = :d, overrun_streak = :streak",
-                    # Only if nobody billed this date meanwhile and the subscription is still the one we priced.
-                    "ConditionExpression": "next_billing_date = :d AND profile_version = :pv",
-                    "ExpressionAttributeValues": {
-                        ":pv": {"S": account.profile_version},
-                        ":next": {"S": following.isoformat()},
-                        ":d": {"S": billing_date.isoformat()},
-                        ":streak": {"N": str(outcome.overrun_streak)},
-                    },
-                }
-            }
-        ]
-        notice = None
+        sets = ["next_billing_date = :next", "last_billed_on = :d", "overrun_streak = :streak"]
+        values: dict[str, Any] = {
+            ":pv": {"S": version},
+            ":next": {"S": following.isoformat()},
+            ":d": {"S": billing_date.isoformat()},
+            ":streak": {"N": str(outcome.overrun_streak)},
+        }
+        names: dict[str, str] = {}
+        for n, (attribute, value) in enumerate(sorted(updates.items())):
+            names[f"#h{n}"] = attribute
+            values[f":h{n}"] = serialize(value)
+            sets.append(f"#h{n} = :h{n}")
+        update: dict[str, Any] = {
+            "TableName": self.accounts.table,
+            "Key": {"pk": {"S": account.account_id}, "sk": {"S": ACCOUNT_SK}},
+            "UpdateExpression": "SET " + ", ".join(sets),
+            # Only if nobody billed this date meanwhile and the subscription is still the one we priced.
+            "ConditionExpression": "next_billing_date = :d AND profile_version = :pv",
+            "ExpressionAttributeValues": values,
+        }
+        if names:
+            update["ExpressionAttributeNames"] = names
+        items: list[dict[str, Any]] = [{"Update": update}, *hook_items]
+        notices = list(hook_notices)
         if outcome.invoice is not None:
-            notice = renewal_notice(account, outcome)
+            notices.append(renewal_notice(account, outcome))
             items.append(self.ledger.put_invoice_item(outcome.invoice))
-            items.append(self.outbox.stage(notice, now))
+        items += [self.outbox.stage(notice, now) for notice in notices]
         try:
             self.accounts.client.transact_write_items(TransactItems=items)
         except ClientError as error:
@@ -184,6 +217,6 @@ class RenewalBilling:
                     "currency": outcome.invoice.currency,
                 },
             )
-        if notice is not None:
+        for notice in notices:
             self.outbox.deliver(notice, now)
-        return outcome
+        return outcome, account

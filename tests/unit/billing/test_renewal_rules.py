@@ -4,7 +4,6 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
-
 from overage.domain.account import Account
 from overage.domain.catalog import default_catalog
 from overage.domain.renewal import bill_renewal, is_yearly_anniversary, months_since_start
@@ -78,8 +77,14 @@ def test_monthly_without_overrun_bills_the_paid_tier_only() -> None:
 
 def test_gbp_complete_with_packs_shows_vat() -> None:
     # complete t100 in GBP = 24.00 + 16.00; telephone support is included (not billed); 2 packs × 8.00
-    acc = account(billing_cycle="monthly", currency="GBP", package="complete", contact_tier="t100",
-                  telephone_support=True, profile_packs=2)
+    acc = account(
+        billing_cycle="monthly",
+        currency="GBP",
+        package="complete",
+        contact_tier="t100",
+        telephone_support=True,
+        profile_packs=2,
+    )
     invoice = bill(acc, date(2026, 2, 10), 90).invoice
     assert invoice is not None
     assert [(line.code, line.amount) for line in invoice.lines] == [

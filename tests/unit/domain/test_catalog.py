@@ -54,12 +54,12 @@ def test_standard_monthly_prices(catalog: Catalog, tier: str, usd: str, gbp: str
 
 @pytest.mark.parametrize("tier", ["t50", "t100", "t150", "t250", "t500", "t1000", "t2500"])
 def test_complete_costs_20_usd_or_16_gbp_more_at_every_tier(catalog: Catalog, tier: str) -> None:
-    assert catalog.monthly_price("complete", tier, "USD") - catalog.monthly_price(
-        "standard", tier, "USD"
-    ) == Decimal("20.00")
-    assert catalog.monthly_price("complete", tier, "GBP") - catalog.monthly_price(
-        "standard", tier, "GBP"
-    ) == Decimal("16.00")
+    assert catalog.monthly_price("complete", tier, "USD") - catalog.monthly_price("standard", tier, "USD") == Decimal(
+        "20.00"
+    )
+    assert catalog.monthly_price("complete", tier, "GBP") - catalog.monthly_price("standard", tier, "GBP") == Decimal(
+        "16.00"
+    )
 
 
 def test_complete_t150_usd_is_54(catalog: Catalog) -> None:

@@ -55,9 +55,7 @@ def test_line_refuses_float_and_inconsistent_amount() -> None:
     with pytest.raises(TypeError):
         InvoiceLine.of("x", "x", 1, 24.0)  # type: ignore[arg-type]
     with pytest.raises(ValidationError):
-        InvoiceLine(
-            code="x", description="x", quantity=1, unit_price=Decimal("24.00"), amount=Decimal("25.00")
-        )
+        InvoiceLine(code="x", description="x", quantity=1, unit_price=Decimal("24.00"), amount=Decimal("25.00"))
     with pytest.raises(ValidationError):
         InvoiceLine(code="x", description="x", quantity=1, unit_price=Decimal("24.00"), amount=24.0)  # type: ignore[arg-type]
 

@@ -6,6 +6,7 @@ Validation errors name each bad field with a dotted path (``data.count``) so an 
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
@@ -41,6 +42,31 @@ class ProfilesData(_Data):
     count: int = Field(ge=0, le=MAX_COUNT)
 
 
+class CallData(_Data):
+    call_id: str = Field(pattern=EVENT_ID_PATTERN)
+    user_id: str = Field(pattern=ACCOUNT_ID_PATTERN)
+    started_at: AwareDatetime
+    duration_seconds: int = Field(gt=0, le=24 * 3600)
+
+
+class PlanChangeData(_Data):
+    package: str | None = Field(default=None, min_length=1, max_length=32)
+    contact_tier: str | None = Field(default=None, min_length=1, max_length=32)
+    billing_cycle: Literal["monthly", "annual"] | None = None
+    paying_users: int | None = Field(default=None, ge=0, le=100_000)
+    telephone_support: bool | None = None
+    profile_packs: int | None = Field(default=None, ge=0, le=10_000)
+    effective: Literal["immediate", "period_end"] | None = None
+    reason: str = Field(min_length=1, max_length=1000)
+    requested_by: str = Field(min_length=1, max_length=254)
+
+
+class PaymentData(_Data):
+    invoice_id: str = Field(min_length=1, max_length=200)
+    amount: Decimal = Field(gt=0, max_digits=14, decimal_places=2)
+    currency: str = Field(min_length=3, max_length=3)
+
+
 class _Envelope(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -64,11 +90,33 @@ class ProfilesCounted(_Envelope):
     data: ProfilesData
 
 
-CrmEvent = Annotated[
-    AccountUpserted | ContactsCounted | ProfilesCounted,
-    Field(discriminator="type"),
-]
-EVENT_TYPES: tuple[str, ...] = ("account.upserted", "contacts.counted", "profiles.counted")
+class CallCompleted(_Envelope):
+    type: Literal["call.completed"]
+    data: CallData
+
+
+class PlanChangeRequested(_Envelope):
+    type: Literal["plan.change_requested"]
+    data: PlanChangeData
+
+
+class PaymentReceived(_Envelope):
+    type: Literal["payment.received"]
+    data: PaymentData
+
+
+AnyCrmEvent = (
+    AccountUpserted | ContactsCounted | ProfilesCounted | CallCompleted | PlanChangeRequested | PaymentReceived
+)
+CrmEvent = Annotated[AnyCrmEvent, Field(discriminator="type")]
+EVENT_TYPES: tuple[str, ...] = (
+    "account.upserted",
+    "contacts.counted",
+    "profiles.counted",
+    "call.completed",
+    "plan.change_requested",
+    "payment.received",
+)
 
 _adapter: TypeAdapter[Any] = TypeAdapter(CrmEvent)
 
@@ -82,7 +130,7 @@ class MalformedJson(ValueError):
     """The body is not a JSON document (mapped to 400, unlike a schema violation)."""
 
 
-def parse_crm_event(raw: str | bytes) -> AccountUpserted | ContactsCounted | ProfilesCounted:
+def parse_crm_event(raw: str | bytes) -> AnyCrmEvent:
     """Parse and validate a raw body in strict JSON mode (``"205"`` is not a count).
 
     Raises ``MalformedJson`` when the body is not JSON, else ``pydantic.ValidationError`` naming each bad field.
