@@ -72,6 +72,33 @@ def _wait_until_answering(endpoint_url: str, timeout: float = STARTUP_TIMEOUT_SE
         time.sleep(0.05)
 
 
+def _serialized_server_class(base: Any) -> Any:
+    """moto's server, answering one request at a time.
+
+    moto's backends are not thread-safe: a conditional write checks its condition and applies it in two steps,
+    so two concurrent requests could both pass a condition that DynamoDB lets only one pass. Serialising the
+    requests (they still arrive concurrently) gives local runs DynamoDB's atomicity, which the no-double-charge
+    guarantees rely on and the concurrency tests check.
+    """
+    from moto.server import DomainDispatcherApplication, create_backend_app
+    from werkzeug.serving import make_server
+
+    class SerializedMotoServer(base):  # type: ignore[misc, valid-type]
+        def _server_entry(self) -> None:
+            app = DomainDispatcherApplication(create_backend_app)
+            lock = threading.Lock()
+
+            def serialized(environ: Any, start_response: Any) -> Any:
+                with lock:
+                    return list(app(environ, start_response))
+
+            self._server = make_server(self._ip_address, self._port, serialized, True)
+            self._server_ready_event.set()
+            self._server.serve_forever()
+
+    return SerializedMotoServer
+
+
 def start_local_stack(
     port: int = DEFAULT_PORT, template: LocalTemplate | None = None, *, verbose: bool = False
 ) -> tuple[Any, str]:
@@ -83,7 +110,7 @@ def start_local_stack(
     ensure_port_free(port)
     # werkzeug logs every request at INFO; a level set before the first request keeps it quiet.
     logging.getLogger("werkzeug").setLevel(logging.INFO if verbose else logging.WARNING)
-    server = ThreadedMotoServer(ip_address=HOST, port=port, verbose=verbose)
+    server = _serialized_server_class(ThreadedMotoServer)(ip_address=HOST, port=port, verbose=verbose)
     server.start()
     host, bound_port = server.get_host_and_port()
     endpoint_url = f"http://{host}:{bound_port}"

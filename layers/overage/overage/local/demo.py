@@ -1,0 +1,186 @@
+"""``overage demo``: a month of CRM life replayed through every function, in-process (moto), nothing to start.
+
+It builds the template's resources in moto, replays each scenario's CRM events through the signed webhook in
+time order, runs every scheduled function of the template once per scheduled day (its cron decides which days and
+at what time, which is the run's business time) draining the queues they fan out to, then prints what each scenario
+produced, read back through the API, and copies the monthly report (when the template has one) to ``out_dir``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import re
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from overage.domain.instants import parse_instant
+from overage.domain.signature import sign_header
+from overage.local import runtime
+from overage.local.api import HttpRequest, handle_request
+from overage.local.template import LocalTemplate, create_resources, webhook_secret
+
+FIRST_DAY = date(2026, 1, 10)
+LAST_DAY = date(2026, 3, 1)
+SCENARIOS = ("overage.local.demo_renewals",)
+
+Get = Callable[[str], tuple[int, Any]]
+
+
+@dataclass(frozen=True)
+class ScheduledFunction:
+    logical_id: str
+    hour: int
+    minute: int
+    days_of_month: frozenset[int] | None  # None: every day
+
+    def runs_on(self, day: date) -> bool:
+        return self.days_of_month is None or day.day in self.days_of_month
+
+
+def scheduled_functions(template: LocalTemplate) -> list[ScheduledFunction]:
+    """Every function with a ``cron(...)`` Schedule event, in the order its runs happen within a day."""
+    found: list[ScheduledFunction] = []
+    for logical_id in template.function_ids():
+        for event in template.function_events(logical_id, "Schedule", "ScheduleV2").values():
+            expression = str(template.resolve(event.get("Properties", {}).get("Schedule", "")))
+            match = re.fullmatch(r"cron\((\S+) (\S+) (\S+) \S+ \S+ \S+\)", expression.strip())
+            if not match:
+                continue
+            minute, hour, day = match.groups()
+            days = None if day in {"*", "?"} else frozenset(int(d) for d in day.split(","))
+            found.append(ScheduledFunction(logical_id, int(hour), int(minute), days))
+    return sorted(found, key=lambda f: (f.hour, f.minute, f.logical_id))
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """Keep the functions' structured logs and metrics out of the demo's printout."""
+    saved = {key: os.environ.get(key) for key in ("POWERTOOLS_METRICS_DISABLED", "POWERTOOLS_LOG_LEVEL")}
+    os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+class DemoWorld:
+    def __init__(self, template: LocalTemplate) -> None:
+        self.template = template
+        self.secret = webhook_secret()
+        self.rejected: list[tuple[dict[str, Any], int, Any]] = []
+
+    def request(self, method: str, path: str, body: bytes = b"", headers: list[tuple[str, str]] | None = None):
+        response = handle_request(self.template, HttpRequest(method, path, headers or [], body), None)
+        payload = json.loads(response.body) if response.body else None
+        return response.status, payload
+
+    def get(self, path: str) -> tuple[int, Any]:
+        return self.request("GET", path)
+
+    def deliver(self, event: dict[str, Any]) -> int:
+        raw = json.dumps(event).encode()
+        signature = sign_header(self.secret, raw, int(time.time()))
+        status, payload = self.request(
+            "POST", "/webhooks/crm", raw, [("Content-Type", "application/json"), ("Overage-Signature", signature)]
+        )
+        if status >= 300:
+            self.rejected.append((event, status, payload))
+        return status
+
+    def run(self, function: ScheduledFunction, day: date) -> Any:
+        as_of = datetime(day.year, day.month, day.day, function.hour, function.minute, tzinfo=UTC)
+        result = runtime.invoke(self.template, function.logical_id, {"as_of": as_of.isoformat()}, None)
+        runtime.drain_queues(self.template, None)
+        return result
+
+
+def _load_scenarios() -> list[Any]:
+    return [importlib.import_module(name) for name in SCENARIOS]
+
+
+def run_demo(root: Path, out_dir: Path) -> int:
+    from moto import mock_aws
+
+    scenarios = _load_scenarios()
+    events = sorted(
+        (event for scenario in scenarios for event in scenario.events()),
+        key=lambda e: (parse_instant(e["occurred_at"]), e["id"]),
+    )
+    template = LocalTemplate.from_file(root / "template.yaml", parameter_overrides={"LogLevel": "ERROR"})
+    with mock_aws(), _quiet():
+        create_resources(template, None, None)
+        world = DemoWorld(template)
+        schedule = scheduled_functions(template)
+        print(
+            f"overage demo: {len(events)} CRM events, {len(scenarios)} scenarios, "
+            f"daily runs {FIRST_DAY} → {LAST_DAY} of {', '.join(f.logical_id for f in schedule)}\n"
+        )
+        pending = list(events)
+        day = FIRST_DAY
+        while day <= LAST_DAY:
+            for function in schedule:
+                if not function.runs_on(day):
+                    continue
+                moment = datetime(day.year, day.month, day.day, function.hour, function.minute, tzinfo=UTC)
+                while pending and parse_instant(pending[0]["occurred_at"]) <= moment:
+                    world.deliver(pending.pop(0))
+                world.run(function, day)
+            day += timedelta(days=1)
+        for event in pending:
+            world.deliver(event)
+        for scenario in scenarios:
+            print("=" * 100)
+            print(scenario.TITLE)
+            print("=" * 100)
+            for line in scenario.summary(world.get):
+                print(line)
+            print()
+        if world.rejected:
+            print("Events the webhook rejected (the demo expects none):")
+            for event, status, payload in world.rejected:
+                print(f"  {status} {event['type']} {event['id']}: {payload}")
+            return 1
+        _save_report(template, out_dir)
+    return 0
+
+
+def _save_report(template: LocalTemplate, out_dir: Path) -> None:
+    """Copy the monthly report files from the (moto) bucket, when the template declares a report bucket."""
+    buckets = template.resources_of_type("AWS::S3::Bucket")
+    if not buckets:
+        return
+    import boto3
+
+    s3 = boto3.client("s3", region_name=template.region)
+    written: list[Path] = []
+    for logical_id in buckets:
+        bucket = template.physical_id(logical_id)
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="reports/"):
+            for obj in page.get("Contents", []):
+                target = out_dir / obj["Key"]
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read())
+                written.append(target)
+    if written:
+        print("Monthly report files written locally:")
+        for path in sorted(written):
+            print(f"  {path}")
+        index = [p for p in written if p.name == "index.html"]
+        if index:
+            print(f"\nOpen {sorted(index)[-1].resolve().as_uri()} in a browser.")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(run_demo(Path.cwd(), Path.cwd() / "reports-local"))
