@@ -22,7 +22,7 @@ export SAM_CLI_TELEMETRY := 0
 export POWERTOOLS_METRICS_NAMESPACE ?= overage
 export POWERTOOLS_SERVICE_NAME ?= overage
 
-.PHONY: help install demo test unit lint format validate build bench clean
+.PHONY: help install demo test unit lint format validate build bench clean env-vars
 
 help:
 	@echo "make demo      replay a month of CRM events through every function (embedded moto) and print the results"
@@ -68,6 +68,9 @@ validate: install $(SAM)
 
 build: $(SAM)
 	$(SAM) build --template template.yaml
+
+env-vars: install
+	$(BIN)/overage local env-vars > env.local.json
 
 bench: install
 	$(BIN)/python -m bench

@@ -32,6 +32,7 @@ from overage.local.template import (
 )
 
 DEFAULT_ENDPOINT_URL = "http://127.0.0.1:4566"
+SAM_LOCAL_ENDPOINT = "http://host.docker.internal:4566"  # the host, seen from sam local's containers
 ENDPOINT_ENV = "OVERAGE_ENDPOINT_URL"
 WEBHOOK_PATH = "/webhooks/crm"
 SIGNATURE_HEADER = "Overage-Signature"
@@ -133,6 +134,26 @@ def cmd_demo(args: argparse.Namespace) -> int:
             raise
         raise LocalError("the demo is not part of this build (overage/local/demo.py is missing)") from None
     return int(run_demo(root, out_dir))
+
+
+def sam_local_env_vars(template: LocalTemplate, endpoint_url: str) -> dict[str, dict[str, str]]:
+    """For `sam local invoke/start-api --env-vars`: each function's variables, resolved to the local names."""
+    local = template.for_endpoint(endpoint_url)
+    env: dict[str, dict[str, str]] = {}
+    for logical_id in sorted(local.function_ids()):
+        variables = dict(local.function_environment(logical_id))
+        variables["AWS_ENDPOINT_URL"] = endpoint_url
+        variables["AWS_ACCESS_KEY_ID"] = "testing"  # moto accepts any; never real credentials in a local run
+        variables["AWS_SECRET_ACCESS_KEY"] = "testing"  # noqa: S105 - a placeholder moto accepts
+        variables["POWERTOOLS_TRACE_DISABLED"] = "1"
+        env[logical_id] = variables
+    return env
+
+
+def cmd_local_env_vars(args: argparse.Namespace) -> int:
+    template = LocalTemplate.from_file(_template_path(args))
+    print(json.dumps(sam_local_env_vars(template, args.endpoint_url), indent=2, sort_keys=True))
+    return 0
 
 
 def cmd_local_up(args: argparse.Namespace) -> int:
@@ -270,6 +291,16 @@ def build_parser() -> argparse.ArgumentParser:
     api.add_argument("--port", type=_port, default=3000)
     api.add_argument("--endpoint-url", help=f"the local AWS (default: ${ENDPOINT_ENV} or {DEFAULT_ENDPOINT_URL})")
     api.set_defaults(handler=cmd_local_api)
+
+    env_vars = local_commands.add_parser(
+        "env-vars", parents=[common], help="print the --env-vars file for `sam local` against `overage local up`"
+    )
+    env_vars.add_argument(
+        "--endpoint-url",
+        default=SAM_LOCAL_ENDPOINT,
+        help=f"where the Docker containers reach `overage local up` (default: {SAM_LOCAL_ENDPOINT})",
+    )
+    env_vars.set_defaults(handler=cmd_local_env_vars)
 
     invoke = commands.add_parser("invoke", parents=[common], help="run one function with an event file")
     invoke.add_argument("logical_id", metavar="LogicalId", help="the function's logical id in the template")
