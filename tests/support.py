@@ -219,12 +219,81 @@ def profiles_body(account_id: str, occurred_at: str, count: int) -> dict[str, An
 
 
 @contextmanager
-def moto_world() -> Iterator[World]:
+def moto_world(parameter_overrides: dict[str, str] | None = None) -> Iterator[World]:
     from moto import mock_aws
 
     with mock_aws():
         reset_caches()
-        template = LocalTemplate.from_file(ROOT / "template.yaml")
+        template = LocalTemplate.from_file(ROOT / "template.yaml", parameter_overrides=parameter_overrides)
         create_resources(template, None, None)
         yield World(template)
     reset_caches()
+
+
+# ---------------------------------------------------------------------------------------- fair use (spec §3.3)
+def call_body(
+    account_id: str,
+    call_id: str,
+    started_at: str,
+    duration_seconds: int,
+    user_id: str = "u1",
+    *,
+    occurred_at: str | None = None,
+    event_id: str | None = None,
+) -> dict[str, Any]:
+    """A call.completed body; ``occurred_at`` defaults to the call's end."""
+    from datetime import timedelta
+
+    from overage.domain.instants import parse_instant
+
+    ended = parse_instant(started_at) + timedelta(seconds=max(duration_seconds, 0))
+    return {
+        "id": event_id or f"evt_{uuid.uuid4().hex[:12]}",
+        "type": "call.completed",
+        "occurred_at": occurred_at or ended.isoformat().replace("+00:00", "Z"),
+        "account_id": account_id,
+        "data": {
+            "call_id": call_id,
+            "user_id": user_id,
+            "started_at": started_at,
+            "duration_seconds": duration_seconds,
+        },
+    }
+
+
+def fair_use_run(world: World, as_of: str) -> Any:
+    """The monthly fair-use rollup run to completion (the schedule's invocation, then its queue)."""
+    return world.run("FairUseRollupFunction", {"as_of": as_of})
+
+
+def fair_use_record(world: World, account_id: str, month: str) -> dict[str, Any] | None:
+    """The stored rollup of an account-month (ledger ``FAIRUSE#<YYYY-MM>``)."""
+    records = world.ledger(account_id, f"FAIRUSE#{month}")
+    return records[0] if records else None
+
+
+# ---------------------------------------------------------------------------------------- excess profiles (spec §3.2)
+def payment_body(
+    account_id: str, occurred_at: str, invoice_id: str, amount: str, currency: str, *, event_id: str | None = None
+) -> dict[str, Any]:
+    """A payment.received body (the amount as a JSON string, as money is written everywhere)."""
+    return {
+        "id": event_id or f"evt_{uuid.uuid4().hex[:12]}",
+        "type": "payment.received",
+        "occurred_at": occurred_at,
+        "account_id": account_id,
+        "data": {"invoice_id": invoice_id, "amount": amount, "currency": currency},
+    }
+
+
+def grace_run(world: World, as_of: str) -> Any:
+    """One run of GraceExpiryFunction to completion (the schedule's invocation, then its queue when it queued any)."""
+    result = world.invoke("GraceExpiryFunction", {"as_of": as_of})
+    if result["accounts_dispatched"]:
+        runtime.drain_queues(world.template, world.endpoint_url)
+    return result
+
+
+def episodes(world: World, account_id: str) -> list[dict[str, Any]]:
+    """The account's episode records (ledger ``EPISODE#``), oldest first."""
+    return sorted(world.ledger(account_id, "EPISODE#"), key=lambda r: r["sk"])

@@ -56,8 +56,16 @@ def scheduled_functions(template: LocalTemplate) -> list[ScheduledFunction]:
                 continue
             minute, hour, day = match.groups()
             days = None if day in {"*", "?"} else frozenset(int(d) for d in day.split(","))
-            found.append(ScheduledFunction(logical_id, int(hour), int(minute), days))
+            # An hourly (or more frequent) schedule runs once a day in the demo, in the first hour: its
+            # business time decides what is due, so one run a day shows every state change of the month.
+            found.append(ScheduledFunction(logical_id, _first(hour), _first(minute), days))
     return sorted(found, key=lambda f: (f.hour, f.minute, f.logical_id))
+
+
+def _first(field: str) -> int:
+    """The first value a cron field matches: ``*`` → 0, ``5`` → 5, ``0/15`` → 0, ``5,35`` → 5."""
+    head = field.split(",")[0].split("/")[0].split("-")[0]
+    return 0 if head in {"*", "?"} else int(head)
 
 
 @contextmanager
