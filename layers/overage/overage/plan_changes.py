@@ -32,9 +32,12 @@ from overage.errors import Conflict, InvalidRequest
 from overage.excess_profiles import on_limit_changed
 from overage.ingest import IngestContext
 from overage.notices.model import Notice
+from overage.notices.outbox import NoticeOutbox
 from overage.notices.plan_changes import cancellation_notice, change_notice
 from overage.observability import logger
 from overage.renewals import BillingContribution, BillingHook
+from overage.store.accounts import AccountsStore
+from overage.store.ledger import LedgerStore
 from overage.store.plan_changes import PlanChangeStore, change_sk
 
 MAX_ATTEMPTS = 3
@@ -316,6 +319,16 @@ def changes(store: PlanChangeStore, account_id: str) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- the renewal run
+@dataclass(frozen=True)
+class _EngineContext:
+    """What the excess-profile engine needs, outside a webhook (the renewal run)."""
+
+    accounts: AccountsStore
+    ledger: LedgerStore
+    outbox: NoticeOutbox
+    catalog: Catalog
+
+
 def billing_hook(settings: Settings, catalog: Catalog) -> BillingHook:
     """Applies a pending change on its billing date, before that date's invoice is priced."""
     store = wiring.plan_changes(settings)
@@ -361,11 +374,22 @@ def billing_hook(settings: Settings, catalog: Catalog) -> BillingHook:
         if applied.classification is not None:
             notices.append(change_notice(applied.priced, merged, None, _iso(at)))
         logger.info("pending plan change applied", extra={"change_id": pending["change_id"]})
+        follow_ups = []
+        if old_snapshot["profile_limit"] != new_snapshot["profile_limit"]:
+            # The new limit may resolve an excess-profile episode in grace, or open one.
+            cause = f"plan.change_requested:{pending['change_id']}"
+            engine_context = _EngineContext(
+                wiring.accounts(settings), wiring.ledger(settings), wiring.outbox(settings), catalog
+            )
+            follow_ups.append(
+                lambda: on_limit_changed(engine_context, account.account_id, at, now, cause)
+            )
         return BillingContribution(
             account=applied.priced,
             account_updates=applied.updates,
             transact_items=[store.settle_change_item(account.account_id, pending["sk"], sets)],
             notices=notices,
+            after_commit=follow_ups,
         )
 
     return apply_pending_change

@@ -47,6 +47,9 @@ class BillingContribution:
     lines: list[InvoiceLine] = field(default_factory=list)
     transact_items: list[dict[str, Any]] = field(default_factory=list)
     notices: list[Notice] = field(default_factory=list)
+    # Run after the billing write committed and its notices went out (e.g. re-measure excess profiles against a
+    # limit a pending plan change just raised). Each must be idempotent: a retried run may call it again.
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
 
 
 # A hook sees the account (as left by the hooks before it), the billing date and the operational clock.
@@ -151,6 +154,7 @@ class RenewalBilling:
         updates: dict[str, Any] = {}
         hook_items: list[dict[str, Any]] = []
         hook_notices: list[Notice] = []
+        after_commit: list[Callable[[], None]] = []
         version = account.profile_version
         for hook in self.hooks:
             contribution = hook(account, billing_date, now)
@@ -159,6 +163,7 @@ class RenewalBilling:
             extra += contribution.lines
             hook_items += contribution.transact_items
             hook_notices += contribution.notices
+            after_commit += contribution.after_commit
         outcome = bill_renewal(
             account,
             billing_date,
@@ -219,4 +224,6 @@ class RenewalBilling:
             )
         for notice in notices:
             self.outbox.deliver(notice, now)
+        for follow_up in after_commit:
+            follow_up()
         return outcome, account

@@ -83,7 +83,7 @@ def _serialized_server_class(base: Any) -> Any:
     from moto.server import DomainDispatcherApplication, create_backend_app
     from werkzeug.serving import make_server
 
-    class SerializedMotoServer(base):  # type: ignore[misc, valid-type]
+    class SerializedMotoServer(base):
         def _server_entry(self) -> None:
             app = DomainDispatcherApplication(create_backend_app)
             lock = threading.Lock()
