@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from overage import aws
 from overage.domain.crm_events import AccountUpserted, ContactsCounted
 from overage.store.accounts import AccountsStore
+
 from tests.support import moto_world
 
 

@@ -161,6 +161,27 @@ def get_preview(account_id: str):  # no return annotation: the routes answer wit
     return _json(200, readers.preview(account, current_catalog(settings)))
 
 
+@app.get("/accounts/<account_id>/changes", summary="The account's plan changes, newest last", tags=["accounts"])
+def get_changes(account_id: str):  # no return annotation: the routes answer with hand-built Responses
+    from overage import plan_changes
+
+    settings = Settings.from_env()
+    wiring.accounts(settings).require(account_id)
+    return _json(200, plan_changes.changes(wiring.plan_changes(settings), account_id))
+
+
+@app.get(
+    "/accounts/<account_id>/fair-use/<month>",
+    summary="Telephone-support fair use of a month (YYYY-MM): the rollup, or the month to date",
+    tags=["accounts"],
+)
+def get_fair_use(account_id: str, month: str):  # no return annotation: the routes answer with hand-built Responses
+    from overage import fair_use
+
+    settings = Settings.from_env()
+    return _json(200, fair_use.read_month(settings, current_catalog(settings), account_id, month))
+
+
 @app.get("/openapi.json", summary="This API's OpenAPI document", tags=["meta"])
 def openapi_document():  # no return annotation: the routes answer with hand-built Responses
     return _json(200, openapi())

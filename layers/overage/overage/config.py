@@ -21,6 +21,10 @@ class Settings(BaseModel):
     event_bus_name: str = Field(default="", alias="EVENT_BUS_NAME")
     sender_email: str = Field(default="", alias="SENDER_EMAIL")
     billing_queue_url: str = Field(default="", alias="BILLING_QUEUE_URL")
+    grace_queue_url: str = Field(default="", alias="GRACE_QUEUE_URL")  # excess profiles (spec §3.2)
+    calls_table: str = Field(default="", alias="CALLS_TABLE")  # fair use (spec §3.3)
+    fair_use_queue_url: str = Field(default="", alias="FAIR_USE_QUEUE_URL")
+    director_email: str = Field(default="", alias="DIRECTOR_EMAIL")
     idempotency_ttl_days: int = Field(default=30, alias="IDEMPOTENCY_TTL_DAYS", ge=1, le=365)
 
     @classmethod

@@ -16,7 +16,7 @@ from typing import Any
 from overage import wiring
 from overage.config import Settings
 from overage.domain.catalog import Catalog
-from overage.domain.crm_events import AccountUpserted, AnyCrmEvent, ContactsCounted, ProfilesCounted
+from overage.domain.crm_events import AccountUpserted, AnyCrmEvent, ContactsCounted
 from overage.errors import InvalidRequest
 from overage.notices.outbox import NoticeOutbox
 from overage.observability import logger
@@ -72,25 +72,30 @@ def check_event(event: AnyCrmEvent, catalog: Catalog, now: datetime) -> None:
 
 # ---------------------------------------------------------------- handlers of the foundation's types
 def _account_upserted(event: AccountUpserted, context: IngestContext) -> dict[str, Any]:
-    return {"outcome": context.accounts.upsert(event)}
+    outcome = context.accounts.upsert(event)
+    if outcome == "updated":  # the package or the profile packs may have moved the profile limit
+        from overage.excess_profiles import on_limit_changed
+
+        on_limit_changed(context, event.account_id, event.occurred_at, context.received_at, f"{event.type}:{event.id}")
+    return {"outcome": outcome}
 
 
 def _contacts_counted(event: ContactsCounted, context: IngestContext) -> dict[str, Any]:
     return {"outcome": context.accounts.record_contacts(event).outcome}
 
 
-def _profiles_counted(event: ProfilesCounted, context: IngestContext) -> dict[str, Any]:
-    return {"outcome": context.accounts.record_profiles(event).outcome}
-
-
 _LOCAL_HANDLERS: dict[str, Any] = {
     "account.upserted": _account_upserted,
     "contacts.counted": _contacts_counted,
-    "profiles.counted": _profiles_counted,
 }
 
 # Types handled by another policy's module: "module:function", imported on first use.
-_POLICY_HANDLERS: dict[str, str] = {}
+_POLICY_HANDLERS: dict[str, str] = {
+    "profiles.counted": "overage.excess_profiles:profiles_counted",
+    "payment.received": "overage.payments:payment_received",
+    "plan.change_requested": "overage.plan_changes:on_change_requested",
+    "call.completed": "overage.fair_use:call_completed",
+}
 
 
 def _handler(event_type: str) -> Any:

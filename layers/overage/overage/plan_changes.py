@@ -381,9 +381,7 @@ def billing_hook(settings: Settings, catalog: Catalog) -> BillingHook:
             engine_context = _EngineContext(
                 wiring.accounts(settings), wiring.ledger(settings), wiring.outbox(settings), catalog
             )
-            follow_ups.append(
-                lambda: on_limit_changed(engine_context, account.account_id, at, now, cause)
-            )
+            follow_ups.append(lambda: on_limit_changed(engine_context, account.account_id, at, now, cause))
         return BillingContribution(
             account=applied.priced,
             account_updates=applied.updates,

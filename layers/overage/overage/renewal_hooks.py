@@ -12,5 +12,8 @@ from overage.renewals import BillingHook
 
 
 def billing_hooks(settings: Settings, catalog: Catalog) -> list[BillingHook]:
-    hooks: list[BillingHook] = []
+    from overage import excess_profiles, plan_changes
+
+    hooks: list[BillingHook] = [plan_changes.billing_hook(settings, catalog)]  # first: the invoice prices the new plan
+    hooks.append(excess_profiles.billing_hook(settings, catalog))  # the monthly excess-profile line (spec §3.2)
     return hooks

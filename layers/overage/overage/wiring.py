@@ -6,7 +6,9 @@ from overage import aws
 from overage.config import Settings
 from overage.notices.outbox import NoticeOutbox
 from overage.store.accounts import AccountsStore
+from overage.store.calls import CallsStore
 from overage.store.ledger import LedgerStore
+from overage.store.plan_changes import PlanChangeStore
 
 
 def accounts(settings: Settings) -> AccountsStore:
@@ -26,3 +28,11 @@ def outbox(settings: Settings) -> NoticeOutbox:
         sender=settings.sender_email,
         bus_name=settings.event_bus_name,
     )
+
+
+def plan_changes(settings: Settings) -> PlanChangeStore:
+    return PlanChangeStore(settings.accounts_table, settings.ledger_table, aws.client("dynamodb"))
+
+
+def calls(settings: Settings) -> CallsStore:
+    return CallsStore(settings.calls_table, aws.client("dynamodb"))

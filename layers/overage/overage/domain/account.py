@@ -42,6 +42,7 @@ class Account(BaseModel):
     overrun_streak: int = 0
     restricted: bool = False
     open_episode: dict[str, Any] | None = None
+    pending_change: dict[str, Any] | None = None  # a plan change waiting for its billing date (plan_changes)
 
     @property
     def period_months(self) -> int:
@@ -112,5 +113,8 @@ def standing(account: Account, catalog: Catalog) -> dict[str, Any]:
         "next_billing_date": account.next_billing_date.isoformat() if account.next_billing_date else None,
         "last_billed_on": account.last_billed_on.isoformat() if account.last_billed_on else None,
         "open_episode": account.open_episode,
+        "pending_change": {key: account.pending_change[key] for key in ("change_id", "effective_on", "changes")}
+        if account.pending_change
+        else None,
         "restricted": account.restricted,
     }

@@ -57,6 +57,7 @@ class PlanChangeData(_Data):
     telephone_support: bool | None = None
     profile_packs: int | None = Field(default=None, ge=0, le=10_000)
     effective: Literal["immediate", "period_end"] | None = None
+    cancel_pending: bool | None = None  # true: cancel the pending (period-end) change; names no subscription field
     reason: str = Field(min_length=1, max_length=1000)
     requested_by: str = Field(min_length=1, max_length=254)
 

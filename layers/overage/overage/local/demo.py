@@ -29,7 +29,12 @@ from overage.local.template import LocalTemplate, create_resources, webhook_secr
 
 FIRST_DAY = date(2026, 1, 10)
 LAST_DAY = date(2026, 3, 1)
-SCENARIOS = ("overage.local.demo_renewals",)
+SCENARIOS = (
+    "overage.local.demo_renewals",
+    "overage.local.demo_excess_profiles",
+    "overage.local.demo_plan_changes",
+    "overage.local.demo_fair_use",
+)
 
 Get = Callable[[str], tuple[int, Any]]
 

@@ -87,6 +87,26 @@ class AccountsStore:
         snap = from_item(items[0])
         return ContactSnapshot(active=snap["active"], archived=snap["archived"], version=snap["version"])
 
+    def profiles_at(self, account_id: str, moment: datetime) -> int | None:
+        """The profile count of the latest snapshot whose ``occurred_at`` is not after ``moment`` (one Query)."""
+        try:
+            response = self.client.query(
+                TableName=self.table,
+                KeyConditionExpression="pk = :pk AND sk BETWEEN :lo AND :hi",
+                ExpressionAttributeValues={
+                    ":pk": {"S": account_id},
+                    ":lo": {"S": "SNAP#profiles#"},
+                    ":hi": {"S": f"SNAP#profiles#{to_key(moment)}#\uffff"},
+                },
+                ScanIndexForward=False,
+                Limit=1,
+                ConsistentRead=True,
+            )
+        except ClientError as error:
+            raise store_error(error, "reading a profiles snapshot") from error
+        items = response.get("Items", [])
+        return int(from_item(items[0])["count"]) if items else None
+
     # ------------------------------------------------------------------ writes
     def upsert(self, event: AccountUpserted) -> Outcome:
         """Apply ``account.upserted`` last-writer-wins; a new account gets its first billing date."""

@@ -1,0 +1,274 @@
+"""Excess profiles (spec §3.2): counts, limit changes, grace expiry and payments applied to an account's episode.
+
+Each fact becomes one step of the pure rules (``overage.domain.excess_profiles``) written as one TransactWriteItems:
+the account item (conditioned on the state the step was computed from), the episode's ledger record, the fee
+invoice or its new status, and the notices, staged claimed and delivered once the write has committed.
+
+Public interface
+----------------
+``on_limit_changed(context_like, account_id: str, occurred_at: datetime, now: datetime, cause: str) -> None``
+    Call it after the account item holds a new package or number of profile packs (``account.upserted``, a plan
+    change applied immediately or on its billing date). ``context_like`` is any object with the attributes
+    ``accounts`` (``AccountsStore``), ``ledger`` (``LedgerStore``), ``outbox`` (``NoticeOutbox``) and ``catalog``
+    (``Catalog``): ``ingest.IngestContext`` and ``renewals.RenewalBilling`` both qualify. ``occurred_at`` is the
+    business time of the change (a grace period it opens counts from it; it resolves an episode only if it is before
+    the grace end); ``now`` is the operational clock (notice claims); ``cause`` names the fact in the episode's
+    history and the notice ids, e.g. ``"plan.change_requested:<event id>"``. Within grace, a count at or under the
+    new limit resolves the episode (outcome ``resolved_by_limit_increase``, no fee); a lower limit that puts the count
+    over opens one (``profiles.exceeded``). Idempotent: with nothing to change it reads the account once, writes
+    nothing. Raises ``NotFound`` for an unknown account.
+``profiles_counted(event, context)``: the ``profiles.counted`` webhook handler (registered in ingest).
+``billing_hook(settings, catalog)``: the renewal hook adding the monthly excess-profile line.
+``ExcessProfiles``: the engine (``commit`` one step), used by ``grace_expiry`` and ``payments``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from overage import wiring
+from overage.config import Settings
+from overage.domain.account import Account, version_key
+from overage.domain.catalog import Catalog
+from overage.domain.crm_events import ProfilesCounted
+from overage.domain.excess_profiles import (
+    Episode,
+    Step,
+    apply_limit,
+    apply_snapshot,
+    bills_excess_at,
+    excess_line,
+)
+from overage.domain.instants import midnight_utc, to_key
+from overage.domain.invoice import Invoice
+from overage.errors import NotFound, StoreError
+from overage.notices.excess_profiles import notices_for
+from overage.notices.outbox import NoticeOutbox
+from overage.observability import logger
+from overage.renewals import BillingContribution, BillingHook
+from overage.store.accounts import AccountsStore
+from overage.store.excess_profiles import ExcessProfilesStore, LoadedAccount
+from overage.store.ledger import LedgerStore
+
+if TYPE_CHECKING:
+    from overage.ingest import IngestContext
+
+MAX_ATTEMPTS = 8
+
+
+class ExcessContext(Protocol):
+    """What the engine needs; ``IngestContext`` and ``RenewalBilling`` both provide it."""
+
+    @property
+    def accounts(self) -> AccountsStore: ...
+
+    @property
+    def ledger(self) -> LedgerStore: ...
+
+    @property
+    def outbox(self) -> NoticeOutbox: ...
+
+    @property
+    def catalog(self) -> Catalog: ...
+
+
+@dataclass
+class Plan:
+    """One step to write, with what joins its transaction."""
+
+    step: Step
+    items: list[dict[str, Any]] = field(default_factory=list)  # e.g. an invoice marked paid
+    counted: bool = False  # the step sets the count in force (last-writer-wins)
+    paid_invoice: Invoice | None = None
+
+
+class ExcessProfiles:
+    def __init__(self, *, accounts: AccountsStore, ledger: LedgerStore, outbox: NoticeOutbox, catalog: Catalog) -> None:
+        self.accounts = accounts
+        self.ledger = ledger
+        self.outbox = outbox
+        self.catalog = catalog
+        self.store = ExcessProfilesStore(accounts, ledger, catalog)
+
+    @classmethod
+    def of(cls, context: ExcessContext) -> ExcessProfiles:
+        return cls(accounts=context.accounts, ledger=context.ledger, outbox=context.outbox, catalog=context.catalog)
+
+    def commit(
+        self,
+        account_id: str,
+        plan_for: Callable[[LoadedAccount], Plan | None],
+        now: datetime,
+        *,
+        first: LoadedAccount | None = None,
+        missing_ok: bool = False,
+    ) -> tuple[LoadedAccount | None, Plan | None]:
+        """Read the account, plan a step, write it conditionally; on a lost race read again and re-plan.
+
+        Returns the account as read and the plan that was written (None when there was nothing to do). An unknown
+        account is ``NotFound``, or ``(None, None)`` with ``missing_ok``.
+        """
+        loaded = first
+        for _ in range(MAX_ATTEMPTS):
+            if loaded is None:
+                loaded = self.store.load(account_id)
+                if loaded is None:
+                    if missing_ok:
+                        return None, None
+                    raise NotFound(f"account {account_id} is not known; send account.upserted first")
+            plan = plan_for(loaded)
+            if plan is None or plan.step.stale or not (plan.step.changed or plan.items):
+                return loaded, plan
+            notices = notices_for(loaded.account, plan.step, self.catalog, plan.paid_invoice)
+            items = self._items(loaded, plan)
+            items += [self.outbox.stage(notice, now) for notice in notices]
+            if self.store.transact(items):
+                for notice in notices:
+                    self.outbox.deliver(notice, now)
+                logger.info(
+                    "excess-profile step written",
+                    extra={"account_id": account_id, "happened": [h.kind for h in plan.step.happenings]},
+                )
+                return loaded, plan
+            loaded = None  # someone changed the account meanwhile: read it again and decide again
+        raise StoreError(f"account {account_id} kept changing during {MAX_ATTEMPTS} attempts; retry later")
+
+    def _items(self, loaded: LoadedAccount, plan: Plan) -> list[dict[str, Any]]:
+        account_id = loaded.account.account_id
+        items: list[dict[str, Any]] = []
+        if plan.step.after != plan.step.before or plan.step.happenings:
+            items.append(
+                self.store.account_update(
+                    loaded, plan.step.after, counted=plan.counted, count_version_read=loaded.state.version
+                )
+            )
+        items += self.store.episode_items(account_id, plan.step.happenings)
+        for happening in plan.step.happenings:
+            if happening.kind == "fee_invoiced" and happening.invoice is not None:
+                items.append(self.ledger.put_invoice_item(happening.invoice))
+            elif happening.kind == "overdue" and happening.episode and happening.episode.fee_invoice_id:
+                items.append(
+                    self.store.invoice_status_update(
+                        account_id,
+                        happening.episode.fee_invoice_id,
+                        to="overdue",
+                        only_from=("open",),
+                        fields={"overdue_since": to_key(happening.at)},
+                    )
+                )
+        return items + plan.items
+
+
+def standing_of(step: Step) -> dict[str, Any]:
+    """What a webhook answers about the state after a step."""
+    after = step.after
+    return {
+        "count": after.count,
+        "limit": after.limit,
+        "episode_state": after.episode.state if after.episode else None,
+        "restricted": after.restricted,
+    }
+
+
+# ------------------------------------------------------------------------------------------------ webhook facts
+
+
+def profiles_counted(event: ProfilesCounted, context: IngestContext) -> dict[str, Any]:
+    """``profiles.counted``: the snapshot joins the history; if newer than the count in force it becomes it
+    (last-writer-wins) and the episode follows; an older one changes nothing (``stale``)."""
+    engine = ExcessProfiles.of(context)
+    loaded = engine.store.require(event.account_id)
+    version = version_key(event.occurred_at, event.id)
+    engine.store.put_snapshot(event.account_id, version, event.data.count)
+    cause = f"profiles.counted:{event.id}"
+    policy = context.catalog.policy
+
+    def plan(current: LoadedAccount) -> Plan:
+        step = apply_snapshot(
+            current.state,
+            count=event.data.count,
+            version=version,
+            occurred_at=event.occurred_at,
+            cause=cause,
+            policy=policy,
+        )
+        return Plan(step, counted=True)
+
+    _, written = engine.commit(event.account_id, plan, context.received_at, first=loaded)
+    assert written is not None
+    if written.step.stale:
+        return {"outcome": "stale"}
+    return {
+        "outcome": "applied",
+        "happened": [h.kind for h in written.step.happenings],
+        **standing_of(written.step),
+    }
+
+
+def on_limit_changed(
+    context_like: ExcessContext, account_id: str, occurred_at: datetime, now: datetime, cause: str
+) -> None:
+    """The account's profile limit may have changed: measure the count in force against it (see module doc)."""
+    engine = ExcessProfiles.of(context_like)
+    policy = engine.catalog.policy
+
+    def plan(current: LoadedAccount) -> Plan | None:
+        if current.state.count is None:
+            return None
+        step = apply_limit(
+            current.state, limit=current.state.limit, occurred_at=occurred_at, cause=cause, policy=policy
+        )
+        return Plan(step)
+
+    engine.commit(account_id, plan, now)
+
+
+# ------------------------------------------------------------------------------------------------ renewal hook
+
+
+def billing_hook(settings: Settings, catalog: Catalog) -> BillingHook:
+    """Adds to each monthly billing date after an episode's grace end the excess at 00:00 UTC of that date:
+    (count in force − limit) × fee per profile, code ``excess_profiles``. Costs nothing for accounts without an
+    episode (the account item says so); otherwise one Query for the snapshot in force."""
+    accounts = wiring.accounts(settings)
+    store = ExcessProfilesStore(accounts, wiring.ledger(settings), catalog)
+
+    def hook(account: Account, billing_date: date, now: datetime) -> BillingContribution:
+        episode = Episode.from_map(account.open_episode) if account.open_episode else None
+        moment = midnight_utc(billing_date)
+        if episode is None or not bills_excess_at(episode, moment):
+            return BillingContribution(account)
+        count = accounts.profiles_at(account.account_id, moment)
+        limit = catalog.profile_limit(account.package, account.profile_packs)
+        fee = catalog.excess_profile_fee(account.currency)
+        line = excess_line(
+            count=count, limit=limit, billing_date=billing_date, fee_per_profile=fee, currency=account.currency
+        )
+        if line is None or count is None:
+            return BillingContribution(account)
+        note = {
+            "at": to_key(moment),
+            "event": "billed_monthly",
+            "cause": f"renewal:{billing_date.isoformat()}",
+            "count": count,
+            "limit": limit,
+            "excess": count - limit,
+            "amount": str(line.amount),
+            "currency": account.currency,
+        }
+        return BillingContribution(
+            account, lines=[line], transact_items=[store.episode_note(account.account_id, episode.episode_id, note)]
+        )
+
+    return hook
+
+
+def episodes(context_like: ExcessContext, account_id: str) -> list[dict[str, Any]]:
+    """Every episode of an account with its outcome and history (for the report and support staff)."""
+    store = ExcessProfilesStore(context_like.accounts, context_like.ledger, context_like.catalog)
+    if context_like.accounts.get(account_id) is None:
+        raise NotFound(f"account {account_id} is not known")
+    return store.episodes(account_id)

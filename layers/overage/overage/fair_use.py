@@ -1,0 +1,431 @@
+"""Fair use of telephone support (spec §3.3): calls in from the webhook, the monthly rollup, the read view.
+
+``call_completed`` stores each call once per call id with the entitlement in force when the call started (the account
+as it stands, or as it was before a plan change applied since), and marks its month pending (a month already rolled up
+becomes dirty). ``FairUseRollup.dispatch`` runs on the schedule: it finds every pending account-month up to the
+previous month through ``PendingIndex`` and fans them out to the rollup queue. ``FairUseRollup.process`` runs per
+message: one transaction writes the month's rollup record (or replaces it), the month marker and the account's notice
+when it has something new to say; the last message of a run sends the director's review list for the month.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from overage import aws, wiring
+from overage.config import Settings
+from overage.domain.account import Account
+from overage.domain.catalog import Catalog
+from overage.domain.crm_events import CallCompleted
+from overage.domain.fair_use import (
+    Call,
+    Level,
+    MonthRollup,
+    SubscriptionAt,
+    entitlement,
+    month_shard,
+    roll_up,
+    subscription_at,
+)
+from overage.domain.fair_use import account_notice as account_notice_decision
+from overage.domain.instants import Month, parse_instant, previous_month, to_key
+from overage.errors import Conflict, InvalidRequest, StoreError
+from overage.notices.fair_use import (
+    account_notice,
+    not_entitled_entry,
+    notified_levels,
+    review_entry,
+    review_list_notice,
+)
+from overage.notices.model import Notice
+from overage.notices.outbox import NoticeOutbox
+from overage.observability import logger
+from overage.store.accounts import AccountsStore
+from overage.store.calls import CallsStore, Marker
+from overage.store.dynamo import is_condition_failure, store_error
+from overage.store.fair_use_ledger import FairUseLedger
+
+if TYPE_CHECKING:
+    from overage.ingest import IngestContext
+
+SQS_BATCH = 10
+LIST_CHUNK = 50  # entries per review-list email: one transaction lists them (TransactWriteItems takes 100)
+COMMIT_ATTEMPTS = 5
+LIST_ATTEMPTS = 100  # emails of up to LIST_CHUNK entries each, and retries after losing a race
+
+
+# ---------------------------------------------------------------------------------------- calls in
+
+
+def call_completed(event: CallCompleted, context: IngestContext) -> dict[str, Any]:
+    """Store a completed call (idempotent on ``call_id``) with the entitlement in force when it started: the account
+    as it stands, or as it stood before the first plan change applied after the call started (spec §3.4 records)."""
+    from overage.ingest import MAX_FUTURE_SKEW
+
+    data = event.data
+    if data.started_at > context.received_at + MAX_FUTURE_SKEW:
+        raise InvalidRequest(
+            "the call starts in the future", {"data.started_at": "must not be more than 5 minutes in the future"}
+        )
+    if data.started_at > event.occurred_at + MAX_FUTURE_SKEW:
+        raise InvalidRequest(
+            "the call starts after the event that reports it",
+            {"data.started_at": "must not be after occurred_at (the call's completion)"},
+        )
+    account = context.accounts.require(event.account_id)
+    current = SubscriptionAt(account.package, account.telephone_support, account.paying_users)
+    at_call = subscription_at(
+        data.started_at, current, wiring.plan_changes(context.settings).changes(account.account_id)
+    )
+    call = Call(
+        call_id=data.call_id,
+        user_id=data.user_id,
+        started_at=data.started_at,
+        duration_seconds=data.duration_seconds,
+        entitlement=entitlement(
+            package=at_call.package,
+            telephone_support=at_call.telephone_support,
+            customer_since=account.customer_since,
+            catalog=context.catalog,
+        ),
+        paying_users=at_call.paying_users,
+    )
+    result = wiring.calls(context.settings).record(
+        event.account_id,
+        call,
+        event_id=event.id,
+        received_at=context.received_at,
+        subscription_before_change=at_call.changed_since,
+    )
+    if result.outcome == "conflict":
+        stored = result.stored or {}
+        raise Conflict(
+            f"call {data.call_id} was already recorded with different details (user {stored.get('user_id')}, "
+            f"started {stored.get('started_at')}, {stored.get('duration_seconds')} s); a call id names one call"
+        )
+    stored = result.stored or {}
+    return {
+        "outcome": result.outcome,
+        "call_id": data.call_id,
+        "month": str(call.month),
+        "entitlement": stored.get("entitlement", call.entitlement),
+        "month_recompute_scheduled": result.month_rolled_up,
+    }
+
+
+# ---------------------------------------------------------------------------------------- the monthly rollup
+
+
+def run_key(as_of: datetime) -> str:
+    """A run's name: its business time, compact (two runs at the same time are the same run)."""
+    return as_of.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+@dataclass(frozen=True)
+class RollupMessage:
+    account_id: str
+    month: Month
+    run: str
+    as_of: datetime
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {"account_id": self.account_id, "month": str(self.month), "run": self.run, "as_of": self.as_of.isoformat()}
+        )
+
+    @classmethod
+    def from_json(cls, body: str) -> RollupMessage:
+        data = json.loads(body)
+        return cls(data["account_id"], Month.parse(data["month"]), data["run"], parse_instant(data["as_of"]))
+
+
+@dataclass(frozen=True)
+class RollupPlan:
+    """Everything one rollup of an account-month writes, computed before the write."""
+
+    marker: Marker
+    account: Account
+    rollup: MonthRollup
+    revision: int
+    record: dict[str, Any]
+    notice: Notice | None
+    entries: list[tuple[str, dict[str, Any]]]
+    as_of: datetime
+
+
+class FairUseRollup:
+    def __init__(
+        self,
+        *,
+        calls: CallsStore,
+        ledger: FairUseLedger,
+        accounts: AccountsStore,
+        outbox: NoticeOutbox,
+        catalog: Catalog,
+        director_email: str,
+    ) -> None:
+        self.calls = calls
+        self.ledger = ledger
+        self.accounts = accounts
+        self.outbox = outbox
+        self.catalog = catalog
+        self.director_email = director_email
+
+    # ------------------------------------------------------------------ the schedule
+    def dispatch(self, sqs: Any, queue_url: str, as_of: datetime, now: datetime) -> dict[str, Any]:
+        """Queue every pending account-month up to the previous month of ``as_of`` (catch-up and dirty months
+        included), recording each before it is queued so the run knows when it is finished."""
+        month = previous_month(as_of.astimezone(UTC).date())
+        run = run_key(as_of)
+        months: set[Month] = {month}
+        sent = 0
+        batch: list[tuple[str, Month]] = []
+
+        def flush() -> None:
+            nonlocal sent
+            if not batch:
+                return
+            for m in {m for _, m in batch}:
+                self.calls.expect(run, m, [a for a, am in batch if am == m], now)
+            entries = [
+                {"Id": str(n), "MessageBody": RollupMessage(account_id, m, run, as_of).to_json()}
+                for n, (account_id, m) in enumerate(batch)
+            ]
+            response = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
+            failed = response.get("Failed") or []
+            if failed:  # the schedule retries the whole run; every step is idempotent
+                raise RuntimeError(f"{len(failed)} rollup messages were not queued: {failed[0]}")
+            sent += len(batch)
+            batch.clear()
+
+        for account_id, m in self.calls.pending(up_to=month):
+            months.add(m)
+            batch.append((account_id, m))
+            if len(batch) == SQS_BATCH:
+                flush()
+        flush()
+        lists = 0
+        for m in sorted(months):
+            self.calls.mark_dispatched(run, m, now)
+            if self.calls.run_finished(run, m):  # nothing queued for it, or every message already processed
+                lists += self.send_review_list(m, run, as_of, now)
+        logger.info(
+            "fair-use rollup dispatched",
+            extra={"as_of": as_of.isoformat(), "month": str(month), "accounts": sent, "months": len(months)},
+        )
+        return {
+            "month": str(month),
+            "months": [str(m) for m in sorted(months)],
+            "accounts_dispatched": sent,
+            "review_lists_sent": lists,
+        }
+
+    # ------------------------------------------------------------------ one queue message
+    def process(self, message: RollupMessage, now: datetime) -> str:
+        """Roll up one account-month, then, if it was the run's last for that month, send the director's list."""
+        outcome = self.roll_up_account(message.account_id, message.month, message.as_of, now)
+        self.calls.done(message.run, message.month, message.account_id)
+        if self.calls.run_finished(message.run, message.month, first_shard=month_shard(message.account_id)):
+            self.send_review_list(message.month, message.run, message.as_of, now)
+        return outcome
+
+    def roll_up_account(self, account_id: str, month: Month, as_of: datetime, now: datetime) -> str:
+        """``rolled_up``, or ``up_to_date`` when no call arrived since the last rollup (another run did it)."""
+        for _attempt in range(COMMIT_ATTEMPTS):
+            plan = self.prepare(account_id, month, as_of)
+            if plan is None:
+                return "up_to_date"
+            if self.commit(plan, now):
+                return "rolled_up"
+        raise StoreError(f"the rollup of {account_id} {month} kept losing to concurrent writes")
+
+    def prepare(self, account_id: str, month: Month, as_of: datetime) -> RollupPlan | None:
+        marker = self.calls.marker(account_id, month)
+        if marker is None or not marker.pending:
+            return None
+        account = self.accounts.require(account_id)
+        rollup = roll_up(account_id, month, self.calls.calls(account_id, month), self.catalog, account.currency)
+        previous = self.ledger.get(account_id, month)
+        notified: dict[str, Level] = notified_levels(previous)
+        revision = marker.revision + 1
+        decision = account_notice_decision(rollup, notified, revision)
+        notice = None
+        notices = list((previous or {}).get("notices") or [])
+        if decision is not None:
+            notice = account_notice(
+                rollup, decision, to=account.billing_email, revision=revision, created_at=as_of.isoformat()
+            )
+            notified = notified | decision.new
+            notices.append(notice.notice_id)
+        record = rollup.model_dump(mode="json") | {
+            "currency": account.currency,
+            "revision": revision,
+            "calls_seq": marker.calls_seq,
+            "rolled_up_at": to_key(as_of),
+            "first_rolled_up_at": (previous or {}).get("first_rolled_up_at") or to_key(as_of),
+            "notified": notified,
+            "notices": notices,
+        }
+        entries = [
+            (f"REVIEW#{account_id}#{user.user_id}", review_entry(rollup, user)) for user in rollup.users_at("review")
+        ]
+        if rollup.not_entitled.calls:
+            entries.append((f"NOTENT#{account_id}", not_entitled_entry(rollup)))
+        return RollupPlan(marker, account, rollup, revision, record, notice, entries, as_of)
+
+    def commit(self, plan: RollupPlan, now: datetime) -> bool:
+        """Write the plan in one transaction; False when a call arrived since it was computed or another run wrote
+        it first (the caller recomputes, or finds the month up to date)."""
+        for sk, fields in plan.entries:  # idempotent, and never older over newer; listed by the director's email
+            self.calls.put_director_entry(plan.marker.month, sk, fields, plan.marker.calls_seq)
+        rollup = plan.rollup
+        summary = {
+            "status": rollup.status,
+            "terms": rollup.terms,
+            "paying_users": rollup.paying_users,
+            "calls": rollup.totals.calls,
+            "minutes": str(rollup.totals.minutes),
+            "users_over_allowance": len(rollup.users_at("over_allowance", "review")),
+            "users_in_review": len(rollup.users_at("review")),
+            "not_entitled_calls": rollup.not_entitled.calls,
+            "not_entitled_minutes": str(rollup.not_entitled.minutes),
+        }
+        items = [
+            self.calls.mark_rolled_item(plan.marker, revision=plan.revision, rolled_at=plan.as_of, summary=summary),
+            self.ledger.put_item(plan.record),
+        ]
+        if plan.notice is not None:
+            items.append(self.outbox.stage(plan.notice, now))
+        try:
+            self.calls.client.transact_write_items(TransactItems=items)
+        except ClientError as error:
+            if is_condition_failure(error):
+                logger.info(
+                    "fair-use rollup superseded",
+                    extra={"account_id": plan.account.account_id, "month": str(plan.marker.month)},
+                )
+                return False
+            raise store_error(error, "writing a fair-use rollup") from error
+        logger.info(
+            "fair-use rollup written",
+            extra={
+                "account_id": plan.account.account_id,
+                "month": str(plan.marker.month),
+                "revision": plan.revision,
+                "status": rollup.status,
+                "terms": rollup.terms,
+            },
+        )
+        if plan.notice is not None:
+            self.outbox.deliver(plan.notice, now)
+        return True
+
+    # ------------------------------------------------------------------ the director's list
+    def send_review_list(self, month: Month, run: str, as_of: datetime, now: datetime) -> int:
+        """Email the director every entry of the month not listed before, in one transaction per email (so an entry
+        is listed once even when two runs race). The first email of a month is the list; later ones are updates."""
+        sent = 0
+        for _attempt in range(LIST_ATTEMPTS):
+            entries = self.calls.director_entries(month)
+            unlisted = sorted((e for e in entries if not e.get("listed_in")), key=lambda e: e["sk"])
+            if not unlisted:
+                return sent
+            update = any(e.get("listed_in") and f"_{run}_" not in e["listed_in"] for e in entries)
+            already = len(entries) - len(unlisted)
+            chunk = unlisted[:LIST_CHUNK]
+            notice = review_list_notice(
+                str(month),
+                chunk,
+                cause=f"{month}_{run}_{already}",
+                to=self.director_email,
+                update=update,
+                created_at=as_of.isoformat(),
+            )
+            items = [self.outbox.stage(notice, now)]
+            items += [self.calls.list_entry_item(month, e["sk"], notice.notice_id) for e in chunk]
+            try:
+                self.calls.client.transact_write_items(TransactItems=items)
+            except ClientError as error:
+                if is_condition_failure(error):
+                    continue  # another run listed some of them: read again
+                raise store_error(error, "listing the director's review list") from error
+            self.outbox.deliver(notice, now)
+            sent += 1
+            logger.info("fair-use review list sent", extra={"month": str(month), "entries": len(chunk)})
+        raise StoreError(f"the review list of {month} kept losing to concurrent writes")
+
+
+def service(settings: Settings, catalog: Catalog) -> FairUseRollup:
+    return FairUseRollup(
+        calls=wiring.calls(settings),
+        ledger=FairUseLedger(settings.ledger_table, aws.client("dynamodb")),
+        accounts=wiring.accounts(settings),
+        outbox=wiring.outbox(settings),
+        catalog=catalog,
+        director_email=settings.director_email,
+    )
+
+
+# ---------------------------------------------------------------------------------------- the read view
+
+
+def parse_month(text: str) -> Month:
+    try:
+        return Month.parse(text)
+    except ValueError:
+        raise InvalidRequest("not a month", {"month": "a calendar month as YYYY-MM, e.g. 2026-01"}) from None
+
+
+def month_view(
+    calls: CallsStore, ledger: FairUseLedger, account: Account, month: Month, catalog: Catalog
+) -> dict[str, Any]:
+    """``GET /accounts/{id}/fair-use/{YYYY-MM}``: the stored rollup; for a month not rolled up yet (the current
+    month, or the last one before its run), the month to date computed from the calls recorded so far."""
+    record = ledger.get(account.account_id, month)
+    marker = calls.marker(account.account_id, month)
+    if record is not None:
+        stored = MonthRollup.model_validate({k: v for k, v in record.items() if k in MonthRollup.model_fields})
+        meta = {k: v for k, v in record.items() if k not in MonthRollup.model_fields and k not in ("pk", "sk")}
+        meta.pop("record_type", None)
+        pending = bool(marker and marker.pending)
+        return (
+            stored.model_dump(mode="json")
+            | meta
+            | {"source": "rollup", "final": not pending, "recompute_pending": pending}
+        )
+    supported = (
+        entitlement(
+            package=account.package,
+            telephone_support=account.telephone_support,
+            customer_since=account.customer_since,
+            catalog=catalog,
+        )
+        != "not_entitled"
+    )
+    rollup = roll_up(
+        account.account_id,
+        month,
+        calls.calls(account.account_id, month),
+        catalog,
+        account.currency,
+        paying_users_without_calls=account.paying_users if supported else 0,
+    )
+    return rollup.model_dump(mode="json") | {
+        "currency": account.currency,
+        "source": "month_to_date",
+        "final": False,
+        "recompute_pending": False,
+    }
+
+
+def read_month(settings: Settings, catalog: Catalog, account_id: str, month_text: str) -> dict[str, Any]:
+    """The read endpoint's answer: 422 for a malformed month, 404 for an unknown account."""
+    month = parse_month(month_text)
+    account = wiring.accounts(settings).require(account_id)
+    ledger = FairUseLedger(settings.ledger_table, aws.client("dynamodb"))
+    return month_view(wiring.calls(settings), ledger, account, month, catalog)

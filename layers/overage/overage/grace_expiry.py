@@ -1,0 +1,97 @@
+"""The grace-expiry run (spec §3.2): excess-profile graces that ended, payment reminders, deadlines.
+
+``dispatch_due`` runs on the schedule: it queries every shard of ``GraceIndex`` for accounts whose open episode
+needs attention by the run's time (grace end, reminder, deadline) and fans them out to the grace queue.
+``GraceExpiry.process_account`` runs per queue message: it takes every step that fell due up to the run's time
+(catch-up), each one conditional transaction, so a rerun or a concurrent run changes nothing the first did not.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from overage.domain.catalog import Catalog
+from overage.domain.excess_profiles import Step, advance
+from overage.excess_profiles import ExcessProfiles, Plan
+from overage.notices.excess_profiles import fee_terms
+from overage.notices.outbox import NoticeOutbox
+from overage.observability import logger
+from overage.store.accounts import AccountsStore
+from overage.store.excess_profiles import ExcessProfilesStore, LoadedAccount
+from overage.store.ledger import LedgerStore
+
+SQS_BATCH = 10
+MAX_STEPS = 6  # grace end, reminder, deadline, and a new episode at most: a bound, not a budget
+
+
+@dataclass(frozen=True)
+class GraceMessage:
+    account_id: str
+    as_of: datetime
+
+    def to_json(self) -> str:
+        return json.dumps({"account_id": self.account_id, "as_of": self.as_of.isoformat()})
+
+
+def dispatch_due(store: ExcessProfilesStore, sqs: Any, queue_url: str, as_of: datetime) -> int:
+    """Fan the accounts due by ``as_of`` out to the grace queue, ten per SendMessageBatch. Returns how many."""
+    sent = 0
+    batch: list[dict[str, str]] = []
+
+    def flush() -> None:
+        nonlocal sent
+        if not batch:
+            return
+        response = sqs.send_message_batch(QueueUrl=queue_url, Entries=batch)
+        failed = response.get("Failed") or []
+        if failed:  # the schedule retries the whole run; every step is conditional
+            raise RuntimeError(f"{len(failed)} grace messages were not queued: {failed[0]}")
+        sent += len(batch)
+        batch.clear()
+
+    for account_id in store.due_account_ids(as_of):
+        batch.append({"Id": str(len(batch)), "MessageBody": GraceMessage(account_id, as_of).to_json()})
+        if len(batch) == SQS_BATCH:
+            flush()
+    flush()
+    logger.info("accounts due for grace expiry dispatched", extra={"as_of": as_of.isoformat(), "accounts": sent})
+    return sent
+
+
+class GraceExpiry:
+    def __init__(self, *, accounts: AccountsStore, ledger: LedgerStore, outbox: NoticeOutbox, catalog: Catalog) -> None:
+        self.engine = ExcessProfiles(accounts=accounts, ledger=ledger, outbox=outbox, catalog=catalog)
+        self.accounts = accounts
+        self.catalog = catalog
+
+    def process_account(self, account_id: str, as_of: datetime, now: datetime) -> list[Step]:
+        """Every step of the account's episode due by ``as_of``, oldest first."""
+        steps: list[Step] = []
+        policy = self.catalog.policy
+
+        def plan(current: LoadedAccount) -> Plan | None:
+            episode = current.state.episode
+            due = episode.next_attention_at() if episode else None
+            if episode is None or due is None or as_of < due:
+                return None
+            count_at_grace_end = None
+            if episode.state == "in_grace":  # the count in force at the grace end, from the snapshot history
+                count_at_grace_end = self.accounts.profiles_at(account_id, episode.grace_ends_at)
+            step = advance(
+                current.state,
+                as_of=as_of,
+                count_at_grace_end=count_at_grace_end,
+                terms=fee_terms(current.account, self.catalog),
+                policy=policy,
+            )
+            return Plan(step) if step is not None else None
+
+        for _ in range(MAX_STEPS):
+            _, written = self.engine.commit(account_id, plan, now, missing_ok=True)
+            if written is None:
+                break
+            steps.append(written.step)
+        return steps

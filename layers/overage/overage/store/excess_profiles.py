@@ -1,0 +1,316 @@
+"""Excess-profile state on the accounts table and the episode records in the ledger (spec §3.2).
+
+Account item (``pk=<account>, sk=ACCOUNT``), the attributes this policy owns:
+  ``open_episode`` (map, ``Episode.to_map``), ``approaching_armed`` (bool), ``restricted`` (bool),
+  ``excess_rev`` (number: the optimistic lock of these attributes; every write of this policy moves it by one and
+  requires the value it read), and ``grace_shard`` + ``grace_due_at`` (the sparse ``GraceIndex``: present only
+  while the open episode waits for the grace-expiry run; ``grace_due_at`` = ``to_key`` of the moment it is due).
+  The count in force (``profiles_count``, ``profiles_version``) is written here too, last-writer-wins.
+Ledger: ``EPISODE#<episode id>``: one record per episode, its figures, state, outcome and every transition.
+
+Everything is written through ``transact``: one TransactWriteItems per step, conditioned on what the step was
+computed from, so a retry, a rerun or two concurrent runs can never apply a step twice.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from overage.domain.account import Account, all_billing_shards, billing_shard
+from overage.domain.catalog import Catalog
+from overage.domain.excess_profiles import Episode, Happening, ProfilesState
+from overage.domain.instants import to_key
+from overage.errors import NotFound
+from overage.store.accounts import ACCOUNT_SK, AccountsStore
+from overage.store.dynamo import from_item, is_condition_failure, query_all, serialize, store_error, to_item
+from overage.store.ledger import INVOICE, LedgerStore
+
+EPISODE = "EPISODE#"
+GRACE_INDEX = "GraceIndex"
+
+
+@dataclass(frozen=True)
+class LoadedAccount:
+    """The account item as read, with this policy's state and lock value."""
+
+    account: Account
+    state: ProfilesState
+    rev: int
+
+
+class ExcessProfilesStore:
+    def __init__(self, accounts: AccountsStore, ledger: LedgerStore, catalog: Catalog) -> None:
+        self.accounts = accounts
+        self.ledger = ledger
+        self.catalog = catalog
+        self.client = accounts.client
+
+    # ------------------------------------------------------------------ reads
+    def load(self, account_id: str) -> LoadedAccount | None:
+        try:
+            response = self.client.get_item(
+                TableName=self.accounts.table,
+                Key={"pk": {"S": account_id}, "sk": {"S": ACCOUNT_SK}},
+                ConsistentRead=True,
+            )
+        except ClientError as error:
+            raise store_error(error, "reading an account") from error
+        item = response.get("Item")
+        if not item:
+            return None
+        record = from_item(item)
+        account = Account.model_validate(record)
+        episode = record.get("open_episode")
+        state = ProfilesState(
+            limit=self.catalog.profile_limit(account.package, account.profile_packs),
+            count=account.profiles_count,
+            version=account.profiles_version,
+            approaching_armed=bool(record.get("approaching_armed", True)),
+            episode=Episode.from_map(episode) if episode else None,
+            restricted=account.restricted,
+        )
+        return LoadedAccount(account=account, state=state, rev=int(record.get("excess_rev", 0)))
+
+    def require(self, account_id: str) -> LoadedAccount:
+        loaded = self.load(account_id)
+        if loaded is None:
+            raise NotFound(f"account {account_id} is not known; send account.upserted first")
+        return loaded
+
+    def due_account_ids(self, as_of: datetime) -> Iterator[str]:
+        """Accounts whose open episode is due by ``as_of``: one Query per shard of GraceIndex, never a Scan."""
+        for shard in all_billing_shards():
+            try:
+                for item in query_all(
+                    self.client,
+                    TableName=self.accounts.table,
+                    IndexName=GRACE_INDEX,
+                    KeyConditionExpression="grace_shard = :s AND grace_due_at <= :t",
+                    ExpressionAttributeValues={":s": {"S": shard}, ":t": {"S": to_key(as_of)}},
+                ):
+                    yield str(item["pk"])
+            except ClientError as error:
+                raise store_error(error, "querying accounts due for grace expiry") from error
+
+    def overdue_invoice_ids(self, account_id: str) -> list[str]:
+        """The account's invoices whose status is ``overdue`` (one Query of its own invoices)."""
+        try:
+            records = query_all(
+                self.client,
+                TableName=self.ledger.table,
+                KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+                FilterExpression="#s = :overdue",
+                ProjectionExpression="invoice_id",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={
+                    ":pk": {"S": account_id},
+                    ":prefix": {"S": INVOICE},
+                    ":overdue": {"S": "overdue"},
+                },
+            )
+            return sorted(str(record["invoice_id"]) for record in records)
+        except ClientError as error:
+            raise store_error(error, "listing overdue invoices") from error
+
+    def episodes(self, account_id: str) -> list[dict[str, Any]]:
+        """Every episode record of the account, oldest first (episode ids sort by opening time)."""
+        try:
+            records = list(
+                query_all(
+                    self.client,
+                    TableName=self.ledger.table,
+                    KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+                    ExpressionAttributeValues={":pk": {"S": account_id}, ":prefix": {"S": EPISODE}},
+                )
+            )
+        except ClientError as error:
+            raise store_error(error, "listing episodes") from error
+        for record in records:
+            record.pop("pk", None)
+            record.pop("sk", None)
+        return records
+
+    # ------------------------------------------------------------------ writes
+    def put_snapshot(self, account_id: str, version: str, count: int) -> None:
+        """The snapshot joins the history whether or not it is the count in force (billing reads the history)."""
+        item = to_item({"pk": account_id, "sk": f"SNAP#profiles#{version}", "count": count, "version": version})
+        try:
+            self.client.put_item(TableName=self.accounts.table, Item=item)
+        except ClientError as error:
+            raise store_error(error, "recording a snapshot") from error
+
+    def transact(self, items: list[dict[str, Any]]) -> bool:
+        """All or nothing; False when a condition failed (someone else changed what the step was computed from)."""
+        try:
+            self.client.transact_write_items(TransactItems=items)
+        except ClientError as error:
+            if is_condition_failure(error):
+                return False
+            raise store_error(error, "writing an excess-profile step") from error
+        return True
+
+    # ------------------------------------------------------------------ transaction items
+    def account_update(
+        self, loaded: LoadedAccount, after: ProfilesState, *, count_version_read: str | None = None, counted: bool
+    ) -> dict[str, Any]:
+        """The Update of the account item to ``after``, only if the item is still the one the step was computed
+        from: same lock value, same subscription (``profile_version``) and, for a snapshot, the same count in force.
+        """
+        account = loaded.account
+        sets: dict[str, Any] = {
+            "excess_rev": loaded.rev + 1,
+            "approaching_armed": after.approaching_armed,
+            "restricted": after.restricted,
+        }
+        removes: list[str] = []
+        if counted:
+            sets["profiles_count"] = after.count
+            sets["profiles_version"] = after.version
+        if after.episode is not None:
+            sets["open_episode"] = after.episode.to_map()
+            due = after.episode.next_attention_at()
+        else:
+            removes.append("open_episode")
+            due = None
+        if due is not None:
+            sets["grace_shard"] = billing_shard(account.account_id)
+            sets["grace_due_at"] = to_key(due)
+        else:
+            removes += ["grace_shard", "grace_due_at"]
+        names = {f"#a{n}": name for n, name in enumerate([*sets, *removes])}
+        by_name = {name: alias for alias, name in names.items()}
+        values: dict[str, Any] = {f":a{n}": serialize(value) for n, value in enumerate(sets.values())}
+        expression = "SET " + ", ".join(f"{by_name[name]} = :a{n}" for n, name in enumerate(sets))
+        if removes:
+            expression += " REMOVE " + ", ".join(by_name[name] for name in removes)
+        conditions = ["attribute_exists(pk)", "profile_version = :pv"]
+        values[":pv"] = {"S": account.profile_version}
+        if loaded.rev:
+            conditions.append("excess_rev = :rev")
+            values[":rev"] = {"N": str(loaded.rev)}
+        else:
+            conditions.append("attribute_not_exists(excess_rev)")
+        if counted:
+            if count_version_read is None:
+                conditions.append("attribute_not_exists(profiles_version)")
+            else:
+                conditions.append("profiles_version = :cv")
+                values[":cv"] = {"S": count_version_read}
+        return {
+            "Update": {
+                "TableName": self.accounts.table,
+                "Key": {"pk": {"S": account.account_id}, "sk": {"S": ACCOUNT_SK}},
+                "UpdateExpression": expression,
+                "ConditionExpression": " AND ".join(conditions),
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values,
+            }
+        }
+
+    def episode_items(self, account_id: str, happenings: tuple[Happening, ...]) -> list[dict[str, Any]]:
+        """One Put (an episode that opened) or Update (one that moved) per episode the happenings touch."""
+        by_episode: dict[str, list[Happening]] = defaultdict(list)
+        for happening in happenings:
+            if happening.episode is not None:
+                by_episode[happening.episode.episode_id].append(happening)
+        items: list[dict[str, Any]] = []
+        for episode_id, group in by_episode.items():
+            final = group[-1].episode
+            assert final is not None
+            fields = episode_record(final)
+            if any(h.kind == "closed" for h in group):
+                fields["closed_at"] = to_key(group[-1].at)
+            transitions = [transition(h) for h in group]
+            key = {"pk": {"S": account_id}, "sk": {"S": EPISODE + episode_id}}
+            if group[0].kind == "exceeded":
+                record: dict[str, Any] = {"pk": account_id, "sk": EPISODE + episode_id, "record_type": "episode"}
+                record |= {"account_id": account_id, **fields, "transitions": transitions}
+                items.append(
+                    {
+                        "Put": {
+                            "TableName": self.ledger.table,
+                            "Item": to_item(record),
+                            "ConditionExpression": "attribute_not_exists(sk)",
+                        }
+                    }
+                )
+                continue
+            items.append(self._episode_update(key, fields, transitions))
+        return items
+
+    def episode_note(self, account_id: str, episode_id: str, note: dict[str, Any]) -> dict[str, Any]:
+        """An Update appending one entry to an episode's history (e.g. a monthly excess line that was billed)."""
+        key = {"pk": {"S": account_id}, "sk": {"S": EPISODE + episode_id}}
+        return self._episode_update(key, {}, [note])
+
+    def _episode_update(
+        self, key: dict[str, Any], fields: dict[str, Any], transitions: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        names = {"#t": "transitions"}
+        values: dict[str, Any] = {":t": serialize(transitions), ":empty": {"L": []}}
+        sets = ["#t = list_append(if_not_exists(#t, :empty), :t)"]
+        for n, (name, value) in enumerate(sorted(fields.items())):
+            names[f"#f{n}"] = name
+            values[f":f{n}"] = serialize(value)
+            sets.append(f"#f{n} = :f{n}")
+        return {
+            "Update": {
+                "TableName": self.ledger.table,
+                "Key": key,
+                "UpdateExpression": "SET " + ", ".join(sets),
+                "ConditionExpression": "attribute_exists(sk)",
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values,
+            }
+        }
+
+    def invoice_status_update(
+        self, account_id: str, invoice_id: str, *, to: str, only_from: tuple[str, ...], fields: dict[str, Any]
+    ) -> dict[str, Any]:
+        """An Update moving an invoice to status ``to``, only from one of ``only_from``."""
+        names = {"#s": "status"}
+        values: dict[str, Any] = {":to": {"S": to}}
+        sets = ["#s = :to"]
+        for n, (name, value) in enumerate(sorted(fields.items())):
+            names[f"#f{n}"] = name
+            values[f":f{n}"] = serialize(value)
+            sets.append(f"#f{n} = :f{n}")
+        allowed = []
+        for n, status in enumerate(only_from):
+            values[f":from{n}"] = {"S": status}
+            allowed.append(f":from{n}")
+        return {
+            "Update": {
+                "TableName": self.ledger.table,
+                "Key": {"pk": {"S": account_id}, "sk": {"S": INVOICE + invoice_id}},
+                "UpdateExpression": "SET " + ", ".join(sets),
+                "ConditionExpression": f"#s IN ({', '.join(allowed)})",
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values,
+            }
+        }
+
+
+def episode_record(episode: Episode) -> dict[str, Any]:
+    """The episode's figures as the ledger keeps them (money as strings, instants as ISO-8601)."""
+    record = {**episode.model_dump(mode="json", exclude_none=True), "outcome": episode.outcome}
+    return {key: value for key, value in record.items() if value is not None}
+
+
+def transition(happening: Happening) -> dict[str, Any]:
+    entry: dict[str, Any] = {"at": to_key(happening.at), "event": happening.kind, "cause": happening.cause}
+    if happening.episode is not None:
+        entry["state"] = happening.episode.state
+    if happening.count is not None:
+        entry["count"] = happening.count
+    if happening.limit is not None:
+        entry["limit"] = happening.limit
+    if happening.invoice is not None:
+        entry["invoice_id"] = happening.invoice.invoice_id
+    return entry

@@ -1,0 +1,40 @@
+"""The ledger's fair-use records: one rollup per account and month, ``pk = <account>``, ``sk = FAIRUSE#<YYYY-MM>``.
+
+A recomputation replaces the record (its ``revision`` grows); the write is part of the rollup's transaction, whose
+month-marker condition is what keeps two runs from both writing. ``notified`` keeps which users the account was told
+about at which level, so a recomputation tells only what is new.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from overage.domain.instants import Month
+from overage.store.dynamo import from_item, store_error, to_item
+
+FAIR_USE = "FAIRUSE#"
+
+
+class FairUseLedger:
+    def __init__(self, table_name: str, client: Any) -> None:
+        self.table = table_name
+        self.client = client
+
+    def get(self, account_id: str, month: Month) -> dict[str, Any] | None:
+        try:
+            response = self.client.get_item(
+                TableName=self.table,
+                Key={"pk": {"S": account_id}, "sk": {"S": f"{FAIR_USE}{month}"}},
+                ConsistentRead=True,
+            )
+        except ClientError as error:
+            raise store_error(error, "reading a fair-use rollup") from error
+        item = response.get("Item")
+        return from_item(item) if item else None
+
+    def put_item(self, record: dict[str, Any]) -> dict[str, Any]:
+        """A TransactWriteItems entry writing (or replacing) the rollup record of ``record['month']``."""
+        item = {"pk": record["account_id"], "sk": f"{FAIR_USE}{record['month']}", "record_type": "fair_use"} | record
+        return {"Put": {"TableName": self.table, "Item": to_item(item)}}
