@@ -51,7 +51,7 @@ demo: install
 test: lint validate unit
 
 unit: install
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadfile
 
 lint: install
 	$(BIN)/ruff check .
