@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import EVENTS, World, contacts_body, profiles_body, upsert_body
+from tests.support import EVENTS, World, contacts_body, episodes, grace_run, profiles_body, upsert_body
 
 
 def change_body(account_id: str, occurred_at: str, event_id: str = "evt_chg_1", **data: Any) -> dict[str, Any]:
@@ -540,3 +540,27 @@ def test_the_sample_events_work_as_sam_local_would_send_them(world: World) -> No
 def test_unknown_account_is_404(world: World) -> None:
     assert world.webhook(change_body("nobody", "2026-03-25T10:00:00Z", contact_tier="t150"))[0] == 404
     assert world.get("/accounts/nobody/changes")[0] == 404
+
+
+def test_a_pending_pack_applied_by_the_renewal_run_resolves_an_episode_in_grace(world: World) -> None:
+    # Given standard (limit 200), billed up to 10 Mar, with 230 profiles since 1 Apr: grace ends 15 Apr
+    monthly_account(world)
+    world.webhook(profiles_body("acc_1", "2026-04-01T00:00:00Z", 230))
+    # And a profile pack asked for at period end (the next billing date, 10 Apr, is inside the grace period)
+    status, body = world.webhook(
+        change_body("acc_1", "2026-04-02T10:00:00Z", profile_packs=1, effective="period_end")
+    )
+    assert (status, body["outcome"]) == (202, "scheduled")
+    # When the renewal run of 10 Apr applies it, and the grace runs go past the grace end
+    world.renewal("2026-04-10T00:15:00Z")
+    grace_run(world, "2026-04-16T00:05:00Z")
+    # Then the higher limit (250) resolved the episode: no fee invoice, and the customer was told so
+    assert world.get("/accounts/acc_1")[1]["open_episode"] is None
+    [episode] = episodes(world, "acc_1")
+    assert episode["outcome"] == "resolved_by_limit_increase"
+    kinds = [invoice["kind"] for invoice in world.invoices("acc_1")]
+    assert "excess_profiles" not in kinds
+    april = [inv for inv in world.invoices("acc_1") if inv["period_start"] == "2026-04-10"][0]
+    assert lines(april) == [("subscription", "24.00"), ("profile_packs", "10.00")]
+    notices = [n["kind"] for n in world.notices("acc_1")]
+    assert notices.count("profiles.resolved") == 1
