@@ -1,13 +1,15 @@
 # Everything bootstraps itself from python3: a tools venv with a pinned uv, the project venv from uv.lock,
-# and aws-sam-cli as a separate uv tool (it pins older boto3/pydantic, so it never shares our venv).
+# and aws-sam-cli and checkov as separate uv tools (they pin their own dependencies, so they never share our venv).
 PYTHON ?= python3
 TOOLS  := .tools
 UV     := $(TOOLS)/bin/uv
 VENV   := .venv
 BIN    := $(VENV)/bin
 SAM    := $(TOOLS)/bin/sam
+CHECKOV := $(TOOLS)/bin/checkov
 UV_VERSION      := 0.13.9
 SAM_CLI_VERSION := 1.170.0
+CHECKOV_VERSION := 3.3.30
 
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
@@ -22,13 +24,14 @@ export SAM_CLI_TELEMETRY := 0
 export POWERTOOLS_METRICS_NAMESPACE ?= overage
 export POWERTOOLS_SERVICE_NAME ?= overage
 
-.PHONY: help install demo test unit lint format validate build bench clean env-vars
+.PHONY: help install demo test unit lint format validate security build bench clean env-vars
 
 help:
 	@echo "make demo      replay a month of CRM events through every function (embedded moto) and print the results"
 	@echo "make test      lint + template validation + the whole pytest suite"
 	@echo "make lint      ruff (lint + format check) and mypy"
 	@echo "make validate  cfn-lint and sam validate --lint on template.yaml"
+	@echo "make security  checkov on template.yaml (skips justified in it) and bandit on the code"
 	@echo "make build     sam build (needs a python3.13 on PATH)"
 	@echo "make bench     benchmarks under bench/"
 
@@ -43,12 +46,15 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 $(SAM): | $(UV)
 	$(UV) tool install --quiet --python $(PYTHON) aws-sam-cli==$(SAM_CLI_VERSION)
 
+$(CHECKOV): | $(UV)
+	$(UV) tool install --quiet --python $(PYTHON) checkov==$(CHECKOV_VERSION)
+
 install: $(VENV)/.synced
 
 demo: install
 	$(BIN)/overage demo
 
-test: lint validate unit
+test: lint validate security unit
 
 unit: install
 	$(BIN)/pytest -q -n 2 --dist loadfile
@@ -65,6 +71,12 @@ format: install
 validate: install $(SAM)
 	$(BIN)/cfn-lint template.yaml
 	$(SAM) validate --lint --template template.yaml --region $(AWS_DEFAULT_REGION)
+
+# checkov: every rule a resource does not meet is skipped in its Metadata with the reason (--skip-download: offline).
+# bandit: B101 is skipped in pyproject.toml ([tool.bandit]), each other exception is a `# nosec <id>` with its reason.
+security: install $(CHECKOV)
+	$(CHECKOV) --file template.yaml --framework cloudformation --skip-download --quiet --compact
+	$(BIN)/bandit -c pyproject.toml -r layers functions -q
 
 build: $(SAM)
 	$(SAM) build --template template.yaml

@@ -297,3 +297,34 @@ def grace_run(world: World, as_of: str) -> Any:
 def episodes(world: World, account_id: str) -> list[dict[str, Any]]:
     """The account's episode records (ledger ``EPISODE#``), oldest first."""
     return sorted(world.ledger(account_id, "EPISODE#"), key=lambda r: r["sk"])
+
+
+# ---------------------------------------------------------------------------------------- monthly report (spec §3.6)
+REPORT_FILES = ("summary.json", "excess_profiles.csv", "contact_overruns.csv", "fair_use.csv", "index.html")
+
+
+def report_run(world: World, event: dict[str, Any]) -> Any:
+    """One run of UsageReportFunction to completion (the schedule's invocation, then one message per shard)."""
+    return world.run("UsageReportFunction", event)
+
+
+def report_files(world: World, month: str) -> dict[str, bytes]:
+    """The objects under ``reports/<month>/`` of the report bucket, by file name."""
+    s3 = boto3.client("s3", region_name=REGION)
+    bucket = world.template.physical_id("ReportBucket")
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix=f"reports/{month}/").get("Contents", [])
+    return {
+        obj["Key"].rsplit("/", 1)[-1]: s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read() for obj in listed
+    }
+
+
+def report_summary(world: World, month: str) -> dict[str, Any]:
+    return json.loads(report_files(world, month)["summary.json"])
+
+
+def report_rows(world: World, month: str, name: str) -> list[dict[str, str]]:
+    """A CSV of the month's report as rows (header → value)."""
+    import csv
+    import io
+
+    return list(csv.DictReader(io.StringIO(report_files(world, month)[name].decode("utf-8"))))

@@ -214,6 +214,10 @@ def openapi() -> dict[str, Any]:
         "413": {"description": "body over 256 KiB"},
         "422": {"description": "schema violation; each bad field is named"},
     }
+    for path, operations in document["paths"].items():  # the read endpoints answer 404 for an unknown account
+        if path.startswith("/accounts/"):
+            for read in operations.values():
+                read.setdefault("responses", {})["404"] = {"description": "unknown account"}
     return document
 
 

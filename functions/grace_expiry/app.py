@@ -8,26 +8,23 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from overage import aws, wiring
 from overage.catalog_source import current_catalog
 from overage.config import Settings
 from overage.domain.instants import parse_instant
 from overage.grace_expiry import GraceExpiry, dispatch_due
-from overage.observability import logger, metrics, tracer
+from overage.observability import correlate, logger, metrics, tracer
 from overage.schedule import business_time
+from overage.sqs_batch import SqsRecord, process_batch
 from overage.store.excess_profiles import ExcessProfilesStore
 
-processor = BatchProcessor(event_type=EventType.SQS)
 
-
-def _expire_record(record: SQSRecord) -> None:
-    message = json.loads(record.body)
+def _expire_record(record: SqsRecord) -> None:
+    message = json.loads(record["body"])
     settings = Settings.from_env()
     logger.append_keys(account_id=message["account_id"])
+    correlate("grace-expiry", message["as_of"])
     grace = GraceExpiry(
         accounts=wiring.accounts(settings),
         ledger=wiring.ledger(settings),
@@ -43,12 +40,11 @@ def _expire_record(record: SQSRecord) -> None:
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any] | PartialItemFailureResponse:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if "Records" in event:
-        return process_partial_response(
-            event=event, record_handler=_expire_record, processor=processor, context=context
-        )
+        return process_batch(event, _expire_record)
     as_of = business_time(event)
+    correlate("grace-expiry", as_of.isoformat())
     settings = Settings.from_env()
     store = ExcessProfilesStore(wiring.accounts(settings), wiring.ledger(settings), current_catalog(settings))
     redelivered = wiring.outbox(settings).redeliver_stale(datetime.now(UTC))

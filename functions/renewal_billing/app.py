@@ -7,33 +7,31 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from overage import aws, wiring
 from overage.catalog_source import current_catalog
 from overage.config import Settings
 from overage.domain.instants import parse_instant
-from overage.observability import logger, metrics, tracer
-from overage.renewal_hooks import billing_hooks
+from overage.observability import correlate, logger, metrics, tracer
+from overage.renewal_hooks import billing_hooks, follow_up_runners
 from overage.renewals import RenewalBilling, dispatch_due
 from overage.schedule import business_time
+from overage.sqs_batch import SqsRecord, process_batch
 
-processor = BatchProcessor(event_type=EventType.SQS)
 
-
-def _bill_record(record: SQSRecord) -> None:
-    message = json.loads(record.body)
+def _bill_record(record: SqsRecord) -> None:
+    message = json.loads(record["body"])
     settings = Settings.from_env()
     catalog = current_catalog(settings)
     logger.append_keys(account_id=message["account_id"])
+    correlate("renewal", message["as_of"])
     billing = RenewalBilling(
         accounts=wiring.accounts(settings),
         ledger=wiring.ledger(settings),
         outbox=wiring.outbox(settings),
         catalog=catalog,
         hooks=billing_hooks(settings, catalog),
+        follow_up_runners=follow_up_runners(settings, catalog),
     )
     outcomes = billing.bill_account(message["account_id"], parse_instant(message["as_of"]), datetime.now(UTC))
     issued = sum(1 for outcome in outcomes if outcome.invoice is not None)
@@ -43,10 +41,11 @@ def _bill_record(record: SQSRecord) -> None:
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any] | PartialItemFailureResponse:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if "Records" in event:
-        return process_partial_response(event=event, record_handler=_bill_record, processor=processor, context=context)
+        return process_batch(event, _bill_record)
     as_of = business_time(event)
+    correlate("renewal", as_of.isoformat())
     settings = Settings.from_env()
     redelivered = wiring.outbox(settings).redeliver_stale(datetime.now(UTC))
     dispatched = dispatch_due(wiring.accounts(settings), aws.client("sqs"), settings.billing_queue_url, as_of)

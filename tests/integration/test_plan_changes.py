@@ -547,9 +547,7 @@ def test_a_pending_pack_applied_by_the_renewal_run_resolves_an_episode_in_grace(
     monthly_account(world)
     world.webhook(profiles_body("acc_1", "2026-04-01T00:00:00Z", 230))
     # And a profile pack asked for at period end (the next billing date, 10 Apr, is inside the grace period)
-    status, body = world.webhook(
-        change_body("acc_1", "2026-04-02T10:00:00Z", profile_packs=1, effective="period_end")
-    )
+    status, body = world.webhook(change_body("acc_1", "2026-04-02T10:00:00Z", profile_packs=1, effective="period_end"))
     assert (status, body["outcome"]) == (202, "scheduled")
     # When the renewal run of 10 Apr applies it, and the grace runs go past the grace end
     world.renewal("2026-04-10T00:15:00Z")
@@ -560,7 +558,7 @@ def test_a_pending_pack_applied_by_the_renewal_run_resolves_an_episode_in_grace(
     assert episode["outcome"] == "resolved_by_limit_increase"
     kinds = [invoice["kind"] for invoice in world.invoices("acc_1")]
     assert "excess_profiles" not in kinds
-    april = [inv for inv in world.invoices("acc_1") if inv["period_start"] == "2026-04-10"][0]
+    april = next(inv for inv in world.invoices("acc_1") if inv["period_start"] == "2026-04-10")
     assert lines(april) == [("subscription", "24.00"), ("profile_packs", "10.00")]
     notices = [n["kind"] for n in world.notices("acc_1")]
     assert notices.count("profiles.resolved") == 1

@@ -48,6 +48,36 @@ def test_calls_per_billed_account(world: World) -> None:
         world.webhook(contacts_body(f"acc_{n:04d}", "2026-02-01T00:00:00Z", 130))
     calls = dynamodb_calls(lambda: world.renewal("2026-02-10T00:15:00Z"))
     assert calls["Scan"] == 0
-    # per billed account: read the account, read the snapshot in force, one transaction, mark the notice sent
-    assert calls == Counter({"Query": 17 + 10, "GetItem": 10, "TransactWriteItems": 10, "UpdateItem": 10})
+    # per billed account: read the account (its newest count, from 1 Feb, is the one in force at midnight of the
+    # billing date: no snapshot query), one transaction, mark the notice sent
+    assert calls == Counter({"Query": 17, "GetItem": 10, "TransactWriteItems": 10, "UpdateItem": 10})
     assert all(len(world.invoices(f"acc_{n:04d}")) == 1 for n in range(10))
+
+
+def test_a_count_reported_after_the_billing_moment_costs_one_query_of_the_history(world: World) -> None:
+    # Given 130 contacts before midnight of 10 Feb and 40 reported at 00:05, before the run
+    add_accounts(world, 0, 1, "2026-01-10")
+    world.webhook(contacts_body("acc_0000", "2026-02-09T23:00:00Z", 130))
+    world.webhook(contacts_body("acc_0000", "2026-02-10T00:05:00Z", 40))
+    # When the run of 10 Feb bills it
+    calls = dynamodb_calls(lambda: world.renewal("2026-02-10T00:15:00Z"))
+    # Then the snapshot in force at midnight comes from the history (one Query more), and it is the one billed
+    assert calls == Counter({"Query": 17 + 1, "GetItem": 1, "TransactWriteItems": 1, "UpdateItem": 1})
+    [invoice] = world.invoices("acc_0000")
+    assert [(line["code"], line["amount"]) for line in invoice["lines"]] == [
+        ("subscription", "24.00"),
+        ("contact_overrun", "10.00"),
+    ]
+
+
+def test_a_backfilled_older_count_changes_nothing_the_billing_reads(world: World) -> None:
+    # Given 130 contacts on 1 Feb, then the CRM backfills 40 contacts on 20 Jan (older: stale for the account)
+    add_accounts(world, 0, 1, "2026-01-10")
+    world.webhook(contacts_body("acc_0000", "2026-02-01T00:00:00Z", 130))
+    world.webhook(contacts_body("acc_0000", "2026-01-20T00:00:00Z", 40))
+    # When the run of 10 Feb bills it
+    calls = dynamodb_calls(lambda: world.renewal("2026-02-10T00:15:00Z"))
+    # Then the count in force at midnight is the 1 Feb one, read from the account item alone
+    assert calls == Counter({"Query": 17, "GetItem": 1, "TransactWriteItems": 1, "UpdateItem": 1})
+    [invoice] = world.invoices("acc_0000")
+    assert invoice["lines"][-1]["code"] == "contact_overrun" and invoice["gross"] == "34.00"

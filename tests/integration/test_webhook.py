@@ -194,3 +194,95 @@ def test_sample_events_are_accepted(world: World) -> None:
         ]
         == 200
     )
+
+
+# ---------------------------------------------------------------- abuse (issue 8): each rejection changes nothing
+def signed_now(body: bytes, secret: str = "local-dev-secret", age: int = 0) -> str:
+    from overage.domain.signature import sign_header
+
+    return sign_header(secret, body, int(time.time()) - age)
+
+
+def test_a_signature_with_characters_outside_ascii_is_401_not_a_crash(world: World) -> None:
+    raw = json.dumps(upsert_body("acc_42")).encode()
+    assert world.webhook(raw, signature=f"t={int(time.time())},v1=é")[0] == 401
+    assert world.account_item("acc_42") == {}
+
+
+def test_a_body_of_exactly_256_kib_is_read_and_one_byte_more_is_413(world: World) -> None:
+    # JSON allows trailing whitespace: the same valid event, padded to the limit and one byte past it
+    event = json.dumps(upsert_body("acc_42")).encode()
+    at_limit = event + b" " * (256 * 1024 - len(event))
+    over = at_limit + b" "
+    assert world.webhook(over)[0] == 413
+    assert world.account_item("acc_42") == {}
+    assert world.webhook(at_limit)[0] == 202
+    assert world.account_item("acc_42")["package"] == "standard"
+
+
+def test_a_captured_signature_with_a_new_timestamp_is_401(world: World) -> None:
+    # Given a request someone captured (its signature covers its own timestamp and the body)
+    raw = json.dumps(upsert_body("acc_42")).encode()
+    captured = signed_now(raw, age=600)  # too old to replay as it is
+    assert world.webhook(raw, signature=captured)[0] == 401
+    # When they put a fresh timestamp in front of the captured HMAC, it no longer matches
+    fresh_t = f"t={int(time.time())}," + captured.split(",", 1)[1]
+    assert world.webhook(raw, signature=fresh_t)[0] == 401
+    assert world.account_item("acc_42") == {}
+
+
+def test_the_same_body_signed_again_later_is_a_200_replay_of_the_first_result(world: World) -> None:
+    # The event id, not the signature, names an event: a CRM that timed out re-signs and re-sends the same body.
+    # It gets the first answer (200, Idempotent-Replayed) and nothing is applied twice. Anyone able to sign a body
+    # anew holds the secret, so a replay check on signatures would add nothing for the CRM's own retries.
+    world.webhook(upsert_body("acc_42"))
+    raw = json.dumps(contacts_body("acc_42", "2026-02-05T10:00:00Z", 70)).encode()
+    first = world.webhook(raw, signature=signed_now(raw, age=200))
+    world.webhook(contacts_body("acc_42", "2026-02-06T10:00:00Z", 48))
+    again = world.webhook(raw, signature=signed_now(raw))
+    assert first[0] == 202 and again == (200, first[1])
+    assert world.account_item("acc_42")["contacts_active"] == 48
+
+
+def test_no_rejected_request_changes_any_table_sends_an_email_or_puts_an_event(world: World) -> None:
+    from tests.reliability.harness import fingerprint
+
+    # Given an account with one event applied
+    world.webhook(upsert_body("acc_42"))
+    applied = contacts_body("acc_42", "2026-02-05T10:00:00Z", 70)
+    assert world.webhook(applied)[0] == 202
+    valid = json.dumps(contacts_body("acc_42", "2026-02-06T10:00:00Z", 130)).encode()
+    event = json.dumps(upsert_body("acc_42")).encode()
+    unknown_type = {**contacts_body("acc_42", "2026-02-05T10:00:00Z", 1), "type": "contacts.guessed"}
+    rejections: list[tuple[str, bytes, str | None, int]] = [
+        ("no signature", valid, "", 401),
+        ("a malformed signature", valid, "v1=abc", 401),
+        ("the wrong secret", valid, signed_now(valid, secret="not-the-secret"), 401),
+        ("a stale timestamp", valid, signed_now(valid, age=301), 401),
+        ("a timestamp from the future", valid, signed_now(valid, age=-301), 401),
+        ("another body's signature", valid, signed_now(event), 401),
+        ("256 KiB + 1", valid + b" " * (256 * 1024 + 1 - len(valid)), None, 413),
+        ("not UTF-8", b'{"id": "evt_\xff"}', None, 400),
+        ("not JSON", b'{"id": "evt_1", ', None, 400),
+        ("a schema violation", json.dumps({**applied, "id": "evt_new", "data": {"active": -1}}).encode(), None, 422),
+        ("an unknown type", json.dumps(unknown_type).encode(), None, 422),
+        (
+            "occurred_at in the future",
+            json.dumps(contacts_body("acc_42", "2099-01-01T00:00:00Z", 1)).encode(),
+            None,
+            422,
+        ),
+        ("an unknown account", json.dumps(contacts_body("acc_nobody", "2026-02-05T10:00:00Z", 1)).encode(), None, 404),
+        (
+            "a reused id with another body",
+            json.dumps({**applied, "data": {"active": 999, "archived": 0}}).encode(),
+            None,
+            409,
+        ),
+    ]
+    for name, raw, signature, status in rejections:
+        before = fingerprint(world)
+        answer = world.webhook(raw, signature=signature)
+        assert answer[0] == status, (name, answer)
+        assert "message" in answer[1], name
+        assert fingerprint(world) == before, f"{name} changed the state"

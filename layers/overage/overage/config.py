@@ -25,6 +25,8 @@ class Settings(BaseModel):
     calls_table: str = Field(default="", alias="CALLS_TABLE")  # fair use (spec §3.3)
     fair_use_queue_url: str = Field(default="", alias="FAIR_USE_QUEUE_URL")
     director_email: str = Field(default="", alias="DIRECTOR_EMAIL")
+    report_bucket: str = Field(default="", alias="REPORT_BUCKET")  # monthly report (spec §3.6)
+    report_queue_url: str = Field(default="", alias="REPORT_QUEUE_URL")
     idempotency_ttl_days: int = Field(default=30, alias="IDEMPOTENCY_TTL_DAYS", ge=1, le=365)
 
     @classmethod

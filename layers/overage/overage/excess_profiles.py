@@ -33,7 +33,6 @@ from overage import wiring
 from overage.config import Settings
 from overage.domain.account import Account, version_key
 from overage.domain.catalog import Catalog
-from overage.domain.crm_events import ProfilesCounted
 from overage.domain.excess_profiles import (
     Episode,
     Step,
@@ -54,6 +53,7 @@ from overage.store.excess_profiles import ExcessProfilesStore, LoadedAccount
 from overage.store.ledger import LedgerStore
 
 if TYPE_CHECKING:
+    from overage.domain.crm_events import ProfilesCounted  # the webhook's model: not loaded by the scheduled functions
     from overage.ingest import IngestContext
 
 MAX_ATTEMPTS = 8
@@ -145,7 +145,7 @@ class ExcessProfiles:
                     loaded, plan.step.after, counted=plan.counted, count_version_read=loaded.state.version
                 )
             )
-        items += self.store.episode_items(account_id, plan.step.happenings)
+        items += self.store.episode_items(account_id, plan.step.happenings, loaded.account)
         for happening in plan.step.happenings:
             if happening.kind == "fee_invoiced" and happening.invoice is not None:
                 items.append(self.ledger.put_invoice_item(happening.invoice))

@@ -21,7 +21,6 @@ from overage import aws, wiring
 from overage.config import Settings
 from overage.domain.account import Account
 from overage.domain.catalog import Catalog
-from overage.domain.crm_events import CallCompleted
 from overage.domain.fair_use import (
     Call,
     Level,
@@ -51,6 +50,7 @@ from overage.store.dynamo import is_condition_failure, store_error
 from overage.store.fair_use_ledger import FairUseLedger
 
 if TYPE_CHECKING:
+    from overage.domain.crm_events import CallCompleted  # the webhook's model: not loaded by the scheduled functions
     from overage.ingest import IngestContext
 
 SQS_BATCH = 10
@@ -182,7 +182,9 @@ class FairUseRollup:
         included), recording each before it is queued so the run knows when it is finished."""
         month = previous_month(as_of.astimezone(UTC).date())
         run = run_key(as_of)
-        months: set[Month] = {month}
+        # With the months an earlier attempt of this run queued: their messages may all be processed by now (so they
+        # are no longer pending), but that attempt died before marking them dispatched, and their list would never go.
+        months: set[Month] = {month} | self.calls.run_months(run)
         sent = 0
         batch: list[tuple[str, Month]] = []
 
@@ -190,6 +192,7 @@ class FairUseRollup:
             nonlocal sent
             if not batch:
                 return
+            self.calls.note_run_months(run, {m for _, m in batch}, now)
             for m in {m for _, m in batch}:
                 self.calls.expect(run, m, [a for a, am in batch if am == m], now)
             entries = [

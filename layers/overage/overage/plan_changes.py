@@ -35,7 +35,7 @@ from overage.notices.model import Notice
 from overage.notices.outbox import NoticeOutbox
 from overage.notices.plan_changes import cancellation_notice, change_notice
 from overage.observability import logger
-from overage.renewals import BillingContribution, BillingHook
+from overage.renewals import BillingContribution, BillingHook, FollowUp, FollowUpRunner
 from overage.store.accounts import AccountsStore
 from overage.store.ledger import LedgerStore
 from overage.store.plan_changes import PlanChangeStore, change_sk
@@ -376,18 +376,29 @@ def billing_hook(settings: Settings, catalog: Catalog) -> BillingHook:
         logger.info("pending plan change applied", extra={"change_id": pending["change_id"]})
         follow_ups = []
         if old_snapshot["profile_limit"] != new_snapshot["profile_limit"]:
-            # The new limit may resolve an excess-profile episode in grace, or open one.
+            # The new limit may resolve an excess-profile episode in grace, or open one (limit_changed_runner).
             cause = f"plan.change_requested:{pending['change_id']}"
-            engine_context = _EngineContext(
-                wiring.accounts(settings), wiring.ledger(settings), wiring.outbox(settings), catalog
-            )
-            follow_ups.append(lambda: on_limit_changed(engine_context, account.account_id, at, now, cause))
+            follow_ups.append(FollowUp(LIMIT_CHANGED, {"at": _iso(at), "cause": cause}))
         return BillingContribution(
             account=applied.priced,
             account_updates=applied.updates,
             transact_items=[store.settle_change_item(account.account_id, pending["sk"], sets)],
             notices=notices,
-            after_commit=follow_ups,
+            follow_ups=follow_ups,
         )
 
     return apply_pending_change
+
+
+LIMIT_CHANGED = "excess_profiles.limit_changed"
+
+
+def limit_changed_runner(settings: Settings, catalog: Catalog) -> FollowUpRunner:
+    """The billing follow-up of a pending change that moved the profile limit: measure the count in force against
+    the new limit as of the billing moment (``excess_profiles.on_limit_changed``, idempotent)."""
+
+    def run(account_id: str, args: dict[str, Any], now: datetime) -> None:
+        context = _EngineContext(wiring.accounts(settings), wiring.ledger(settings), wiring.outbox(settings), catalog)
+        on_limit_changed(context, account_id, parse_instant(args["at"]), now, args["cause"])
+
+    return run

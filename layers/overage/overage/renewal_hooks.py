@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from overage.config import Settings
 from overage.domain.catalog import Catalog
-from overage.renewals import BillingHook
+from overage.renewals import BillingHook, FollowUpRunner
 
 
 def billing_hooks(settings: Settings, catalog: Catalog) -> list[BillingHook]:
@@ -17,3 +17,10 @@ def billing_hooks(settings: Settings, catalog: Catalog) -> list[BillingHook]:
     hooks: list[BillingHook] = [plan_changes.billing_hook(settings, catalog)]  # first: the invoice prices the new plan
     hooks.append(excess_profiles.billing_hook(settings, catalog))  # the monthly excess-profile line (spec §3.2)
     return hooks
+
+
+def follow_up_runners(settings: Settings, catalog: Catalog) -> dict[str, FollowUpRunner]:
+    """The runners of the follow-ups hooks leave for after a billing write (``renewals.FollowUp``), by kind."""
+    from overage import plan_changes
+
+    return {plan_changes.LIMIT_CHANGED: plan_changes.limit_changed_runner(settings, catalog)}

@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from overage.domain.account import Account, all_billing_shards
+from overage.domain.account import Account, all_billing_shards, version_instant
 from overage.domain.calendar import next_billing_date
 from overage.domain.catalog import Catalog
-from overage.domain.instants import midnight_utc
+from overage.domain.instants import midnight_utc, to_key
 from overage.domain.money import InvoiceLine
 from overage.domain.renewal import RenewalOutcome, bill_renewal
 from overage.notices.billing import renewal_notice
@@ -31,6 +32,7 @@ from overage.store.dynamo import is_condition_failure, serialize, store_error
 from overage.store.ledger import LedgerStore
 
 SQS_BATCH = 10
+DISPATCH_THREADS = 8  # SendMessageBatch calls in flight at once (boto3 clients are thread-safe)
 
 
 @dataclass
@@ -47,13 +49,28 @@ class BillingContribution:
     lines: list[InvoiceLine] = field(default_factory=list)
     transact_items: list[dict[str, Any]] = field(default_factory=list)
     notices: list[Notice] = field(default_factory=list)
-    # Run after the billing write committed and its notices went out (e.g. re-measure excess profiles against a
-    # limit a pending plan change just raised). Each must be idempotent: a retried run may call it again.
-    after_commit: list[Callable[[], None]] = field(default_factory=list)
+    # Work for after the billing write committed and its notices went out (see ``FollowUp``).
+    follow_ups: list[FollowUp] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """Work a billing date leaves for after its write commits (e.g. re-measure excess profiles against a limit a
+    pending plan change just raised).
+
+    It is recorded on the account item (``follow_ups``: kind → args) by the billing write itself and removed once
+    done, so when the process dies in between, the retry (which finds the date billed) still finishes it. The runner
+    registered for ``kind`` (``renewal_hooks.follow_up_runners``) must be idempotent: a retry may run it again.
+    """
+
+    kind: str
+    args: dict[str, Any]
 
 
 # A hook sees the account (as left by the hooks before it), the billing date and the operational clock.
 BillingHook = Callable[[Account, date, datetime], BillingContribution]
+# A follow-up runner gets the account id, the follow-up's args and the operational clock.
+FollowUpRunner = Callable[[str, dict[str, Any], datetime], None]
 
 
 @dataclass(frozen=True)
@@ -87,27 +104,33 @@ def due_account_ids(accounts: AccountsStore, up_to: date) -> Iterator[str]:
 
 
 def dispatch_due(accounts: AccountsStore, sqs: Any, queue_url: str, as_of: datetime) -> int:
-    """Fan the due accounts out to the billing queue, ten per SendMessageBatch. Returns how many were sent."""
-    sent = 0
-    batch: list[dict[str, str]] = []
+    """Fan the due accounts out to the billing queue, ten per SendMessageBatch, ``DISPATCH_THREADS`` calls in flight
+    (a day with a million accounts due is 100,000 calls: one after another they would outlast the function's
+    timeout). Returns how many were sent."""
 
-    def flush() -> None:
-        nonlocal sent
-        if not batch:
-            return
-        response = sqs.send_message_batch(QueueUrl=queue_url, Entries=batch)
+    def send(entries: list[dict[str, str]]) -> int:
+        response = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
         failed = response.get("Failed") or []
         if failed:  # the schedule retries the whole run; billing is idempotent per date
             raise RuntimeError(f"{len(failed)} billing messages were not queued: {failed[0]}")
-        sent += len(batch)
-        batch.clear()
+        return len(entries)
 
-    for account_id in due_account_ids(accounts, as_of.date()):
-        body = BillingMessage(account_id, as_of).to_json()
-        batch.append({"Id": str(len(batch)), "MessageBody": body})
-        if len(batch) == SQS_BATCH:
-            flush()
-    flush()
+    sent = 0
+    batch: list[dict[str, str]] = []
+    in_flight: set[Future[int]] = set()
+    with ThreadPoolExecutor(max_workers=DISPATCH_THREADS) as pool:
+        for account_id in due_account_ids(accounts, as_of.date()):
+            body = BillingMessage(account_id, as_of).to_json()
+            batch.append({"Id": str(len(batch)), "MessageBody": body})
+            if len(batch) == SQS_BATCH:
+                in_flight.add(pool.submit(send, batch))
+                batch = []
+            if len(in_flight) >= 2 * DISPATCH_THREADS:  # bounded memory: read ids no faster than they are sent
+                done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+                sent += sum(future.result() for future in done)
+        if batch:
+            in_flight.add(pool.submit(send, batch))
+        sent += sum(future.result() for future in in_flight)
     logger.info("due accounts dispatched", extra={"as_of": as_of.isoformat(), "accounts": sent})
     return sent
 
@@ -121,17 +144,22 @@ class RenewalBilling:
         outbox: NoticeOutbox,
         catalog: Catalog,
         hooks: list[BillingHook] | None = None,
+        follow_up_runners: dict[str, FollowUpRunner] | None = None,
     ) -> None:
         self.accounts = accounts
         self.ledger = ledger
         self.outbox = outbox
         self.catalog = catalog
         self.hooks = hooks or []
+        self.follow_up_runners = follow_up_runners or {}
 
     def bill_account(self, account_id: str, as_of: datetime, now: datetime) -> list[RenewalOutcome]:
         """Bill every billing date of the account due by ``as_of`` that is not billed yet, oldest first."""
         outcomes: list[RenewalOutcome] = []
         account = self.accounts.get(account_id)
+        if account is not None and account.follow_ups:  # a run died after a billing write, before its follow-ups
+            self._follow_up(account_id, account.follow_ups, now)
+            account = self.accounts.get(account_id)
         while account is not None and account.next_billing_date and account.next_billing_date <= as_of.date():
             billed = self._bill_date(account, account.next_billing_date, now)
             if billed is None:  # another run billed that date: continue from what it left
@@ -148,13 +176,29 @@ class RenewalBilling:
             )
         return outcomes
 
+    def _active_contacts_at(self, account: Account, moment: datetime) -> int | None:
+        """The active contacts of the snapshot in force at ``moment`` (the latest not after it).
+
+        The account item carries the newest snapshot of all (last-writer-wins by version key) and every snapshot in
+        the history was applied to it first, so when the newest is not after ``moment`` it *is* the snapshot in force
+        and no read is needed: the usual case, a run shortly after midnight. Only when the CRM reported a newer count
+        since the billing moment is the history queried (one Query); no count at all means no snapshot was recorded.
+        """
+        newest = version_instant(account.contacts_version)
+        if newest is None:
+            return None
+        if newest <= to_key(moment):
+            return account.contacts_active
+        snapshot = self.accounts.contacts_at(account.account_id, moment)
+        return snapshot.active if snapshot else None
+
     def _bill_date(self, account: Account, billing_date: date, now: datetime) -> tuple[RenewalOutcome, Account] | None:
-        snapshot = self.accounts.contacts_at(account.account_id, midnight_utc(billing_date))
+        active_contacts = self._active_contacts_at(account, midnight_utc(billing_date))
         extra: list[InvoiceLine] = []
         updates: dict[str, Any] = {}
         hook_items: list[dict[str, Any]] = []
         hook_notices: list[Notice] = []
-        after_commit: list[Callable[[], None]] = []
+        follow_ups: dict[str, dict[str, Any]] = dict(account.follow_ups or {})
         version = account.profile_version
         for hook in self.hooks:
             contribution = hook(account, billing_date, now)
@@ -163,11 +207,11 @@ class RenewalBilling:
             extra += contribution.lines
             hook_items += contribution.transact_items
             hook_notices += contribution.notices
-            after_commit += contribution.after_commit
+            follow_ups |= {follow_up.kind: follow_up.args for follow_up in contribution.follow_ups}
         outcome = bill_renewal(
             account,
             billing_date,
-            snapshot.active if snapshot else None,
+            active_contacts,
             self.catalog,
             previous_streak=account.overrun_streak,
             issued_at=midnight_utc(billing_date),
@@ -182,6 +226,8 @@ class RenewalBilling:
             ":streak": {"N": str(outcome.overrun_streak)},
         }
         names: dict[str, str] = {}
+        if follow_ups:  # recorded in the billing write itself: a retry finishes them if this process dies first
+            updates["follow_ups"] = follow_ups
         for n, (attribute, value) in enumerate(sorted(updates.items())):
             names[f"#h{n}"] = attribute
             values[f":h{n}"] = serialize(value)
@@ -224,6 +270,24 @@ class RenewalBilling:
             )
         for notice in notices:
             self.outbox.deliver(notice, now)
-        for follow_up in after_commit:
-            follow_up()
+        if follow_ups:
+            self._follow_up(account.account_id, follow_ups, now)
+            account = self.accounts.get(account.account_id) or account  # what the follow-ups left
         return outcome, account
+
+    def _follow_up(self, account_id: str, follow_ups: dict[str, dict[str, Any]], now: datetime) -> None:
+        """Run each recorded follow-up, then remove it from the account item (only if it is still the same one)."""
+        for kind, args in sorted(follow_ups.items()):
+            self.follow_up_runners[kind](account_id, args, now)
+            try:
+                self.accounts.client.update_item(
+                    TableName=self.accounts.table,
+                    Key={"pk": {"S": account_id}, "sk": {"S": ACCOUNT_SK}},
+                    UpdateExpression="REMOVE follow_ups.#k",
+                    ConditionExpression="follow_ups.#k = :args",
+                    ExpressionAttributeNames={"#k": kind},
+                    ExpressionAttributeValues={":args": serialize(args)},
+                )
+            except ClientError as error:
+                if not is_condition_failure(error):  # else: done meanwhile by another run
+                    raise store_error(error, "closing a billing follow-up") from error

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from overage import aws
 from overage.config import Settings
 from overage.notices.outbox import NoticeOutbox
 from overage.store.accounts import AccountsStore
-from overage.store.calls import CallsStore
 from overage.store.ledger import LedgerStore
-from overage.store.plan_changes import PlanChangeStore
+
+if TYPE_CHECKING:  # imported when first built: not every function uses them
+    from overage.store.calls import CallsStore
+    from overage.store.plan_changes import PlanChangeStore
 
 
 def accounts(settings: Settings) -> AccountsStore:
@@ -31,8 +35,12 @@ def outbox(settings: Settings) -> NoticeOutbox:
 
 
 def plan_changes(settings: Settings) -> PlanChangeStore:
+    from overage.store.plan_changes import PlanChangeStore
+
     return PlanChangeStore(settings.accounts_table, settings.ledger_table, aws.client("dynamodb"))
 
 
 def calls(settings: Settings) -> CallsStore:
+    from overage.store.calls import CallsStore
+
     return CallsStore(settings.calls_table, aws.client("dynamodb"))

@@ -43,6 +43,7 @@ class Account(BaseModel):
     restricted: bool = False
     open_episode: dict[str, Any] | None = None
     pending_change: dict[str, Any] | None = None  # a plan change waiting for its billing date (plan_changes)
+    follow_ups: dict[str, Any] | None = None  # work a billing write left for after its commit (renewals.FollowUp)
 
     @property
     def period_months(self) -> int:

@@ -47,7 +47,8 @@ def verify(header: str | None, body: bytes, secret: str, now_unix: int) -> int:
         raise SignatureError("Overage-Signature must be 't=<unix seconds>,v1=<hex>'")
     if abs(now_unix - timestamp) > TOLERANCE_SECONDS:
         raise SignatureError("Overage-Signature timestamp is outside the 300 s tolerance")
-    expected = compute(secret, timestamp, body)
-    if not any(hmac.compare_digest(expected, candidate) for candidate in candidates):
+    expected = compute(secret, timestamp, body).encode()
+    # As bytes: compare_digest refuses str with non-ASCII characters, and a header may carry any.
+    if not any(hmac.compare_digest(expected, candidate.encode("utf-8", "replace")) for candidate in candidates):
         raise SignatureError("Overage-Signature does not match the body")
     return timestamp

@@ -1,4 +1,4 @@
-"""The ``overage`` console script: demo, local up, local api, invoke, webhook send.
+"""The ``overage`` console script: demo, local up, local api, invoke, webhook send, dlq redrive.
 
 Every mistake a developer can make at the command line (a missing or malformed file, an unknown function,
 a port in use, no local stack running) ends in one line on stderr and exit status 2.
@@ -144,7 +144,7 @@ def sam_local_env_vars(template: LocalTemplate, endpoint_url: str) -> dict[str, 
         variables = dict(local.function_environment(logical_id))
         variables["AWS_ENDPOINT_URL"] = endpoint_url
         variables["AWS_ACCESS_KEY_ID"] = "testing"  # moto accepts any; never real credentials in a local run
-        variables["AWS_SECRET_ACCESS_KEY"] = "testing"  # noqa: S105 - a placeholder moto accepts
+        variables["AWS_SECRET_ACCESS_KEY"] = "testing"  # noqa: S105 - a placeholder moto accepts  # nosec B105
         variables["POWERTOOLS_TRACE_DISABLED"] = "1"
         env[logical_id] = variables
     return env
@@ -200,7 +200,7 @@ def _post(api_url: str, body: bytes, signature: str) -> tuple[int, bytes]:
         headers={"Content-Type": "application/json", SIGNATURE_HEADER: signature, "User-Agent": "overage-cli"},
     )
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - http(s) only, checked above
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - http(s), checked  # nosec B310
             return int(response.status), response.read()
     except urllib.error.HTTPError as exc:
         return int(exc.code), exc.read()
@@ -256,6 +256,45 @@ def cmd_webhook_send(args: argparse.Namespace) -> int:
     except ValueError:
         print(text)
     return 0 if status < 400 else 1
+
+
+def cmd_dlq_redrive(args: argparse.Namespace) -> int:
+    """Put the dead-letter queues' messages back to work (see overage/local/dlq.py for how, and why it is safe)."""
+    import boto3
+
+    from overage.local import dlq, runtime
+    from overage.local.server import check_endpoint
+
+    template = _template(args)
+    if args.stack_name:  # a deployed stack, with the credentials of the environment
+        session = boto3.session.Session()
+        sqs = session.client("sqs")
+        stack = dlq.StackLocations(session.client("cloudformation"), sqs, args.stack_name)
+        lambda_client = session.client("lambda")
+
+        def invoke(logical_id: str, event: Any) -> None:  # asynchronous: a failure dead-letters it again
+            function = stack.physical[logical_id]
+            lambda_client.invoke(FunctionName=function, InvocationType="Event", Payload=json.dumps(event).encode())
+
+        reports = dlq.redrive(template, sqs, stack, invoke, only=args.queue, use_move_task=True, dry_run=args.dry_run)
+    else:
+        endpoint_url = _endpoint(args)
+        check_endpoint(endpoint_url)
+        from overage.local.template import client_factory
+
+        sqs = client_factory(endpoint_url, template.region)("sqs")
+
+        def invoke(logical_id: str, event: Any) -> None:
+            with _handler_output_to_stderr():
+                runtime.invoke(template, logical_id, event, endpoint_url)
+
+        reports = dlq.redrive(
+            template, sqs, dlq.LocalLocations(template, endpoint_url), invoke, only=args.queue, dry_run=args.dry_run
+        )
+        if not args.dry_run:
+            _drain(template, endpoint_url, quiet_when_empty=True)
+    print(to_json([report.as_dict() for report in reports]))
+    return 1 if any(report.failed for report in reports) else 0
 
 
 # ------------------------------------------------------------------------------------------- parser
@@ -317,6 +356,21 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("--secret", help="signing secret (default: $OVERAGE_WEBHOOK_SECRET or local-dev-secret)")
     send.add_argument("--raw", action="store_true", help="send the file even when it is not valid JSON")
     send.set_defaults(handler=cmd_webhook_send)
+
+    dead_letters = commands.add_parser("dlq", help="dead-letter queues")
+    dlq_commands = dead_letters.add_subparsers(dest="dlq_command", required=True, metavar="COMMAND")
+    redrive = dlq_commands.add_parser(
+        "redrive",
+        parents=[common],
+        help="move dead-lettered messages back to their queue; re-invoke failed scheduled runs with their event",
+    )
+    redrive.add_argument("--queue", metavar="LogicalId", help="one dead-letter queue (default: every one)")
+    redrive.add_argument("--endpoint-url", help=f"the local AWS (default: ${ENDPOINT_ENV} or {DEFAULT_ENDPOINT_URL})")
+    redrive.add_argument(
+        "--stack-name", help="a deployed stack in AWS, with the environment's credentials (instead of a local AWS)"
+    )
+    redrive.add_argument("--dry-run", action="store_true", help="count what would be redriven, change nothing")
+    redrive.set_defaults(handler=cmd_dlq_redrive)
     return parser
 
 

@@ -34,6 +34,7 @@ SCENARIOS = (
     "overage.local.demo_excess_profiles",
     "overage.local.demo_plan_changes",
     "overage.local.demo_fair_use",
+    "overage.local.demo_report",
 )
 
 Get = Callable[[str], tuple[int, Any]]

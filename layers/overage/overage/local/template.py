@@ -29,11 +29,11 @@ STACK_NAME = "overage-local"
 ACCOUNT_ID = "123456789012"
 PARTITION = "aws"
 DEFAULT_REGION = "eu-west-1"
-DEFAULT_WEBHOOK_SECRET = "local-dev-secret"  # noqa: S105 - a published local-only default, never deployed
-WEBHOOK_SECRET_ENV = "OVERAGE_WEBHOOK_SECRET"  # noqa: S105 - the name of an environment variable
-WEBHOOK_SECRET_PARAMETER = "WebhookSecretParameterName"  # noqa: S105 - a template parameter name
+DEFAULT_WEBHOOK_SECRET = "local-dev-secret"  # noqa: S105 - a published local-only default  # nosec B105
+WEBHOOK_SECRET_ENV = "OVERAGE_WEBHOOK_SECRET"  # noqa: S105 - an environment variable's name  # nosec B105
+WEBHOOK_SECRET_PARAMETER = "WebhookSecretParameterName"  # noqa: S105 - a template parameter name  # nosec B105
 SENDER_EMAIL_PARAMETER = "SenderEmail"
-FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}  # moto's  # nosec B105
 
 FUNCTION_TYPES = frozenset({"AWS::Serverless::Function"})
 QUEUE_TYPE = "AWS::SQS::Queue"
@@ -151,7 +151,7 @@ def load_template(path: Path | str) -> dict[str, Any]:
 
 def parse_template(text: str, source: str = "<template>") -> dict[str, Any]:
     try:
-        data = yaml.load(text, Loader=_CfnLoader)  # noqa: S506 - _CfnLoader is a SafeLoader subclass
+        data = yaml.load(text, Loader=_CfnLoader)  # noqa: S506 - _CfnLoader is a SafeLoader  # nosec B506
     except yaml.YAMLError as exc:
         raise TemplateError(f"{source}: invalid YAML: {exc}") from None
     if not isinstance(data, dict) or not isinstance(data.get("Resources"), dict):
@@ -744,7 +744,7 @@ def client_factory(endpoint_url: str | None, region: str) -> ClientFactory:
 
     credentials: dict[str, str] = {}
     if not os.environ.get("AWS_ACCESS_KEY_ID") and not os.environ.get("AWS_PROFILE"):
-        credentials = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+        credentials = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}  # for moto  # nosec B105
     session = boto3.session.Session(region_name=region, **credentials)
 
     def make(service: str) -> Any:

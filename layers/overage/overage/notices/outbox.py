@@ -1,11 +1,21 @@
 """Sending notices exactly once to the ledger and at least once (almost always once) to SES and the bus.
 
 A notice is created *claimed* (``status = sending``, ``outbox_state = pending``, ``claimed_at``) in the same write
-that records its cause, so of two concurrent runs only the one whose write won sends it. After SES and
-EventBridge accept it, the record becomes ``sent`` and leaves the sparse ``OutboxIndex``. A run that crashed in
-between leaves the claim behind; once the lease has passed, ``redeliver_stale`` (called by every scheduled run)
-re-claims it conditionally and sends it. The one duplicate this cannot rule out: SES accepted the email and the
-process died before the ``sent`` write; the customer then gets the same email again after the lease.
+that records its cause, so of two concurrent runs only the one whose write won sends it. Delivery puts the event on the
+bus, then sends the email, then marks the record ``sent`` (with the SES message id) so it leaves the sparse
+``OutboxIndex``. A run that failed or died in between leaves the claim behind; once the lease has passed,
+``redeliver_stale`` (called by every scheduled run) re-claims it conditionally and delivers it again.
+
+The guarantee (tests/reliability make each call of every scheduled job fail and check it):
+- the notice record: exactly once (its id derives from its cause and it is created conditionally);
+- the email: at least once, and a second time only if SES accepted it and the one write that follows, marking the
+  notice sent, failed or never happened (the process died in between): the email is the last step before that
+  write. The customer then gets the same email again one lease (15 minutes) later, and only once more, since the
+  redelivery ends with the same write;
+- the bus event: at least once; it comes again whenever a delivery failed after EventBridge accepted it (SES or the
+  write refused, the process died). Every event carries ``notice_id``: the CRM drops one it has seen.
+The lease is longer than any function's timeout (a test checks the template), so a redelivery never races a sender
+that is still alive.
 """
 
 from __future__ import annotations
@@ -16,11 +26,12 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from overage.domain.instants import to_key
+from overage.domain.instants import parse_instant, to_key
 from overage.notices.model import Notice
 from overage.observability import logger
-from overage.store.dynamo import is_condition_failure, query_all, store_error, to_item
+from overage.store.dynamo import from_item, is_condition_failure, query_all, store_error, to_item
 from overage.store.ledger import NOTICE
+from overage.store.report_index import REPORT_KEY, report_key_at
 
 LEASE = timedelta(minutes=15)
 EVENT_SOURCE = "overage"
@@ -56,6 +67,8 @@ class NoticeOutbox:
             "outbox_state": PENDING,
             "claimed_at": to_key(claimed_at),
             "detail": json.dumps(notice.detail, sort_keys=True, default=str),
+            # The monthly report counts the notices of its month through ReportIndex (month of the business time).
+            REPORT_KEY: report_key_at(_business_time(notice, claimed_at), notice.account_id),
         }
         return {
             "Put": {
@@ -78,38 +91,11 @@ class NoticeOutbox:
 
     # ------------------------------------------------------------------ delivery
     def deliver(self, notice: Notice, now: datetime) -> None:
-        """Send a notice this process has claimed, then mark it sent."""
-        message_id = ""
-        if notice.to and self.sender:
-            response = self.ses.send_email(
-                FromEmailAddress=self.sender,
-                Destination={"ToAddresses": [notice.to]},
-                Content={
-                    "Simple": {
-                        "Subject": {"Data": notice.subject, "Charset": "UTF-8"},
-                        "Body": {
-                            "Text": {"Data": notice.text, "Charset": "UTF-8"},
-                            "Html": {"Data": notice.html, "Charset": "UTF-8"},
-                        },
-                    }
-                },
-                EmailTags=[{"Name": "notice_kind", "Value": notice.kind.replace(".", "_")}],
-            )
-            message_id = str(response.get("MessageId", ""))
+        """Send a notice this process has claimed, then mark it sent: the bus first, the email last, so the email is
+        sent twice only if the write right after it fails (see the module doc)."""
         if self.bus_name:
-            detail = {"notice_id": notice.notice_id, "account_id": notice.account_id, **notice.detail}
-            result = self.events.put_events(
-                Entries=[
-                    {
-                        "Source": EVENT_SOURCE,
-                        "DetailType": notice.kind,
-                        "Detail": json.dumps(detail, sort_keys=True, default=str),
-                        "EventBusName": self.bus_name,
-                    }
-                ]
-            )
-            if result.get("FailedEntryCount"):
-                raise RuntimeError(f"EventBridge refused notice {notice.notice_id}: {result.get('Entries')}")
+            self._publish(notice)
+        message_id = self._email(notice) if notice.to and self.sender else ""
         try:
             self.dynamodb.update_item(
                 TableName=self.table,
@@ -127,7 +113,42 @@ class NoticeOutbox:
         except ClientError as error:
             if not is_condition_failure(error):
                 raise store_error(error, "marking a notice sent") from error
-        logger.info("notice sent", extra={"notice_id": notice.notice_id, "notice_kind": notice.kind})
+        logger.info(
+            "notice sent",
+            extra={"account_id": notice.account_id, "notice_id": notice.notice_id, "notice_kind": notice.kind},
+        )
+
+    def _email(self, notice: Notice) -> str:
+        response = self.ses.send_email(
+            FromEmailAddress=self.sender,
+            Destination={"ToAddresses": [notice.to]},
+            Content={
+                "Simple": {
+                    "Subject": {"Data": notice.subject, "Charset": "UTF-8"},
+                    "Body": {
+                        "Text": {"Data": notice.text, "Charset": "UTF-8"},
+                        "Html": {"Data": notice.html, "Charset": "UTF-8"},
+                    },
+                }
+            },
+            EmailTags=[{"Name": "notice_kind", "Value": notice.kind.replace(".", "_")}],
+        )
+        return str(response.get("MessageId", ""))
+
+    def _publish(self, notice: Notice) -> None:
+        detail = {"notice_id": notice.notice_id, "account_id": notice.account_id, **notice.detail}
+        result = self.events.put_events(
+            Entries=[
+                {
+                    "Source": EVENT_SOURCE,
+                    "DetailType": notice.kind,
+                    "Detail": json.dumps(detail, sort_keys=True, default=str),
+                    "EventBusName": self.bus_name,
+                }
+            ]
+        )
+        if result.get("FailedEntryCount"):
+            raise RuntimeError(f"EventBridge refused notice {notice.notice_id}: {result.get('Entries')}")
 
     def redeliver_stale(self, now: datetime, lease: timedelta = LEASE) -> int:
         """Send the notices whose claim outlived its lease (their sender crashed). One Query when none are."""
@@ -147,7 +168,7 @@ class NoticeOutbox:
             raise store_error(error, "finding stale notices") from error
         for record in stale:
             try:
-                self.dynamodb.update_item(
+                claimed = self.dynamodb.update_item(
                     TableName=self.table,
                     Key={"pk": {"S": record["pk"]}, "sk": {"S": record["sk"]}},
                     UpdateExpression="SET claimed_at = :now",
@@ -158,14 +179,23 @@ class NoticeOutbox:
                         ":old": {"S": record["claimed_at"]},
                         ":sending": {"S": "sending"},
                     },
+                    ReturnValues="ALL_NEW",  # the record itself, not the index's possibly older copy
                 )
             except ClientError as error:
                 if is_condition_failure(error):
                     continue  # another run re-claimed it
                 raise store_error(error, "re-claiming a notice") from error
-            self.deliver(notice_from_record(record), now)
+            self.deliver(notice_from_record(from_item(claimed["Attributes"])), now)
             count += 1
         return count
+
+
+def _business_time(notice: Notice, claimed_at: datetime) -> datetime:
+    """The notice's business time (``created_at``); the claim time if a notice ever carried none."""
+    try:
+        return parse_instant(notice.created_at)
+    except (TypeError, ValueError):
+        return claimed_at
 
 
 def notice_from_record(record: dict[str, Any]) -> Notice:

@@ -11,16 +11,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import ClientError
 
 from overage.domain.account import Account, billing_shard, first_billed_date, version_key
 from overage.domain.calendar import next_billing_date
-from overage.domain.crm_events import AccountUpserted, ContactsCounted, ProfilesCounted
 from overage.domain.instants import to_key
 from overage.errors import NotFound
 from overage.store.dynamo import from_item, is_condition_failure, old_item, serialize, store_error
+
+if TYPE_CHECKING:  # the webhook's event models: only the webhook function needs them loaded
+    from overage.domain.crm_events import AccountUpserted, ContactsCounted, ProfilesCounted
 
 ACCOUNT_SK = "ACCOUNT"
 Outcome = Literal["created", "updated", "applied", "stale"]

@@ -15,7 +15,9 @@ Items (every ``pk`` starts with a fixed prefix, so no account id can collide wit
 - the director's review list: ``pk = DIRECTOR#<YYYY-MM>``, ``sk = REVIEW#<account>#<user>`` (a user in review) or
   ``NOTENT#<account>`` (calls without telephone support); ``listed_in`` names the email that listed it;
 - a run's bookkeeping: ``pk = RUN#<run>#<YYYY-MM>#<shard>``, ``sk = <account>`` for each account-month dispatched
-  and not yet rolled up, and ``pk = RUN#<run>#<YYYY-MM>``, ``sk = DISPATCHED`` once every message of the month is
+  and not yet rolled up, ``pk = RUN#<run>``, ``sk = MONTHS`` naming every month the run queued messages for (so a
+  retried dispatch finishes the months an earlier attempt queued), and ``pk = RUN#<run>#<YYYY-MM>``,
+  ``sk = DISPATCHED`` once every message of the month is
   queued. They expire (TTL ``expires_at``).
 """
 
@@ -362,6 +364,31 @@ class CallsStore:
             )
         except ClientError as error:
             raise store_error(error, "closing a run's account") from error
+
+    def note_run_months(self, run: str, months: Iterable[Month], now: datetime) -> None:
+        """Record that the run queues messages for ``months`` (before they are queued)."""
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key={"pk": {"S": f"RUN#{run}"}, "sk": {"S": "MONTHS"}},
+                UpdateExpression="ADD months :m SET expires_at = :e",
+                ExpressionAttributeValues={
+                    ":m": {"SS": sorted(str(month) for month in months)},
+                    ":e": {"N": str(_epoch(now + RUN_TTL))},
+                },
+            )
+        except ClientError as error:
+            raise store_error(error, "recording a run's months") from error
+
+    def run_months(self, run: str) -> set[Month]:
+        """The months the run queued messages for so far (an earlier attempt of the same run included)."""
+        try:
+            response = self.client.get_item(
+                TableName=self.table, Key={"pk": {"S": f"RUN#{run}"}, "sk": {"S": "MONTHS"}}, ConsistentRead=True
+            )
+        except ClientError as error:
+            raise store_error(error, "reading a run's months") from error
+        return {Month.parse(text) for text in (response.get("Item") or {}).get("months", {}).get("SS", [])}
 
     def mark_dispatched(self, run: str, month: Month, now: datetime) -> None:
         try:

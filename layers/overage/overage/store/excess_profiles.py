@@ -6,7 +6,8 @@ Account item (``pk=<account>, sk=ACCOUNT``), the attributes this policy owns:
   requires the value it read), and ``grace_shard`` + ``grace_due_at`` (the sparse ``GraceIndex``: present only
   while the open episode waits for the grace-expiry run; ``grace_due_at`` = ``to_key`` of the moment it is due).
   The count in force (``profiles_count``, ``profiles_version``) is written here too, last-writer-wins.
-Ledger: ``EPISODE#<episode id>``: one record per episode, its figures, state, outcome and every transition.
+Ledger: ``EPISODE#<episode id>``: one record per episode, its figures, state, outcome and every transition; and
+``REPORT#<YYYY-MM>#EPISODE#<episode id>``: a marker per month something happened to it (the monthly report's index).
 
 Everything is written through ``transact``: one TransactWriteItems per step, conditioned on what the step was
 computed from, so a retry, a rerun or two concurrent runs can never apply a step twice.
@@ -17,7 +18,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -25,11 +26,12 @@ from botocore.exceptions import ClientError
 from overage.domain.account import Account, all_billing_shards, billing_shard
 from overage.domain.catalog import Catalog
 from overage.domain.excess_profiles import Episode, Happening, ProfilesState
-from overage.domain.instants import to_key
+from overage.domain.instants import month_key, to_key
 from overage.errors import NotFound
 from overage.store.accounts import ACCOUNT_SK, AccountsStore
 from overage.store.dynamo import from_item, is_condition_failure, query_all, serialize, store_error, to_item
 from overage.store.ledger import INVOICE, LedgerStore
+from overage.store.report_index import episode_marker_item
 
 EPISODE = "EPISODE#"
 GRACE_INDEX = "GraceIndex"
@@ -213,8 +215,13 @@ class ExcessProfilesStore:
             }
         }
 
-    def episode_items(self, account_id: str, happenings: tuple[Happening, ...]) -> list[dict[str, Any]]:
-        """One Put (an episode that opened) or Update (one that moved) per episode the happenings touch."""
+    def episode_items(
+        self, account_id: str, happenings: tuple[Happening, ...], account: Account | None = None
+    ) -> list[dict[str, Any]]:
+        """One Put (an episode that opened) or Update (one that moved) per episode the happenings touch, and the
+        monthly report's marker of each month they happened in (``store.report_index``). With ``account`` (the
+        subscription the step was computed with) each transition records its package and profile packs, so the
+        report tells a resolution by profile packs from one by an upgrade."""
         by_episode: dict[str, list[Happening]] = defaultdict(list)
         for happening in happenings:
             if happening.episode is not None:
@@ -227,6 +234,11 @@ class ExcessProfilesStore:
             if any(h.kind == "closed" for h in group):
                 fields["closed_at"] = to_key(group[-1].at)
             transitions = [transition(h) for h in group]
+            if account is not None:
+                for entry in transitions:
+                    entry |= {"package": account.package, "profile_packs": account.profile_packs}
+            months = sorted({month_key(h.at.astimezone(UTC).date()) for h in group})
+            items += [episode_marker_item(self.ledger.table, account_id, episode_id, month) for month in months]
             key = {"pk": {"S": account_id}, "sk": {"S": EPISODE + episode_id}}
             if group[0].kind == "exceeded":
                 record: dict[str, Any] = {"pk": account_id, "sk": EPISODE + episode_id, "record_type": "episode"}

@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError
 
 from overage.domain.instants import Month
 from overage.store.dynamo import from_item, store_error, to_item
+from overage.store.report_index import REPORT_KEY, report_key
 
 FAIR_USE = "FAIRUSE#"
 
@@ -32,9 +33,15 @@ class FairUseLedger:
         except ClientError as error:
             raise store_error(error, "reading a fair-use rollup") from error
         item = response.get("Item")
-        return from_item(item) if item else None
+        if not item:
+            return None
+        record = from_item(item)
+        record.pop(REPORT_KEY, None)  # the report's index key, not part of the rollup
+        return record
 
     def put_item(self, record: dict[str, Any]) -> dict[str, Any]:
         """A TransactWriteItems entry writing (or replacing) the rollup record of ``record['month']``."""
         item = {"pk": record["account_id"], "sk": f"{FAIR_USE}{record['month']}", "record_type": "fair_use"} | record
+        # The monthly report of that month finds it through ReportIndex (a recompute replaces it in place).
+        item[REPORT_KEY] = report_key(record["month"], record["account_id"])
         return {"Put": {"TableName": self.table, "Item": to_item(item)}}

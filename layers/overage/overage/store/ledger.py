@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError
 
 from overage.domain.invoice import Invoice
 from overage.store.dynamo import from_item, query_all, store_error, to_item
+from overage.store.report_index import REPORT_KEY, report_key_at
 
 INVOICE = "INVOICE#"
 NOTICE = "NOTICE#"
@@ -20,7 +21,10 @@ NOTICE = "NOTICE#"
 
 def invoice_record(invoice: Invoice) -> dict[str, Any]:
     body = invoice.model_dump(mode="json")
-    return {"pk": invoice.account_id, "sk": INVOICE + invoice.invoice_id, "record_type": "invoice"} | body
+    keys = {"pk": invoice.account_id, "sk": INVOICE + invoice.invoice_id, "record_type": "invoice"}
+    # The monthly report finds the invoices of its month through ReportIndex (the month it was issued).
+    keys[REPORT_KEY] = report_key_at(invoice.issued_at, invoice.account_id)
+    return keys | body
 
 
 def invoice_from_record(record: dict[str, Any]) -> Invoice:
@@ -75,7 +79,7 @@ class LedgerStore:
     def notices(self, account_id: str) -> list[dict[str, Any]]:
         records = self._records(account_id, NOTICE)
         for record in records:
-            for key in ("pk", "sk", "outbox_state"):
+            for key in ("pk", "sk", "outbox_state", REPORT_KEY):
                 record.pop(key, None)
             if isinstance(record.get("detail"), str):
                 record["detail"] = json.loads(record["detail"])

@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 from overage.domain.instants import to_key
 from overage.store.accounts import ACCOUNT_SK
 from overage.store.dynamo import from_item, is_condition_failure, query_all, serialize, store_error, to_item
+from overage.store.report_index import REPORT_KEY, report_key_at
 
 CHANGE = "CHANGE#"
 
@@ -41,7 +42,11 @@ class PlanChangeStore:
         except ClientError as error:
             raise store_error(error, "reading a plan change") from error
         item = response.get("Item")
-        return from_item(item) if item else None
+        if not item:
+            return None
+        record = from_item(item)
+        record.pop(REPORT_KEY, None)  # the report's index key, not part of the change
+        return record
 
     def changes(self, account_id: str) -> list[dict[str, Any]]:
         """Every change record of the account, oldest first."""
@@ -57,15 +62,19 @@ class PlanChangeStore:
             )
         except ClientError as error:
             raise store_error(error, "listing plan changes") from error
+        for record in records:
+            record.pop(REPORT_KEY, None)
         return sorted(records, key=lambda record: record["sk"])
 
     # ------------------------------------------------------------------ transaction items
     def put_change_item(self, record: Mapping[str, Any]) -> dict[str, Any]:
         """Create a change record; cancels the transaction if it exists (the change was applied before)."""
+        # The monthly report of the month it was requested finds it through ReportIndex.
+        indexed = {**record, REPORT_KEY: report_key_at(str(record["requested_at"]), str(record["pk"]))}
         return {
             "Put": {
                 "TableName": self.ledger_table,
-                "Item": to_item(record),
+                "Item": to_item(indexed),
                 "ConditionExpression": "attribute_not_exists(sk)",
             }
         }

@@ -1,0 +1,171 @@
+"""Cold start: the import time of each handler module against ``import boto3`` + a Powertools ``Logger``.
+
+Each measurement is a fresh ``python -S`` process on the Lambda-like path (``bench.layer``) with the environment
+Lambda gives (``LAMBDA_TASK_ROOT`` set, tracing on: Powertools' Tracer imports the X-Ray SDK and patches botocore,
+as with ``Tracing: Active``). Rounds interleave the baseline and every handler, and the ratio is taken within each
+round before the median, so a machine that speeds up or slows down during the run moves both sides alike.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from overage.local.template import LocalTemplate
+
+from bench.layer import ROOT, Site
+from bench.probe import table
+
+ROUNDS = int(os.environ.get("BENCH_COLD_ROUNDS", "9"))
+GOAL = 1.5
+BASELINE = "import boto3\nfrom aws_lambda_powertools import Logger\nLogger(service='overage')"
+WATCHED = ("pydantic", "aws_xray_sdk", "asyncio", "aws_lambda_powertools.event_handler", "moto", "yaml")
+
+PROBE = """
+import json, sys, time
+sys.path[:0] = {path!r}
+started = time.perf_counter()
+exec({code!r}, {{}})
+elapsed = time.perf_counter() - started
+print(json.dumps({{"ms": elapsed * 1000, "modules": len(sys.modules),
+                  "watched": [m for m in {watched!r} if m in sys.modules]}}))
+"""
+
+
+# What the handlers' imports cost on top of the baseline, one increment after the other in one process.
+PIECES = (
+    ("baseline: `import boto3` + Powertools `Logger`", BASELINE),
+    (
+        "pydantic (import and a first model)",
+        "from pydantic import BaseModel\nclass M(BaseModel):\n    x: int = 0\nM(x=1)",
+    ),
+    (
+        "Powertools `Tracer` (X-Ray SDK, botocore patched)",
+        "from aws_lambda_powertools import Tracer\nTracer(service='overage', patch_modules=('botocore',))",
+    ),
+    (
+        "Powertools REST resolver with validation (webhook only)",
+        "from aws_lambda_powertools.event_handler import APIGatewayRestResolver\n"
+        "APIGatewayRestResolver(enable_validation=True)",
+    ),
+    ("Powertools batch utility (no longer imported)", "import aws_lambda_powertools.utilities.batch"),
+)
+PIECES_PROBE = """
+import json, sys, time
+sys.path[:0] = {path!r}
+times = []
+for code in {codes!r}:
+    started = time.perf_counter()
+    exec(code, {{}})
+    times.append((time.perf_counter() - started) * 1000)
+print(json.dumps(times))
+"""
+
+
+@dataclass
+class ColdStart:
+    name: str
+    ms: float
+    ratio: float
+    modules: int
+    watched: list[str]
+
+
+def _env(code_dir: Path) -> dict[str, str]:
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "LAMBDA_TASK_ROOT": str(code_dir),
+        "AWS_LAMBDA_FUNCTION_NAME": "overage-bench",
+        "AWS_REGION": "eu-west-1",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+        "POWERTOOLS_SERVICE_NAME": "overage",
+        "AWS_XRAY_CONTEXT_MISSING": "IGNORE_ERROR",
+    }
+
+
+def _python(site: Site, code_dir: Path, script: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-S", "-c", script],
+        env=_env(code_dir),
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=code_dir,
+    )
+
+
+def pieces(site: Site) -> list[tuple[str, float]]:
+    """Median increments (ms) of ``PIECES``, each after the ones before it."""
+    script = PIECES_PROBE.format(path=site.path(ROOT), codes=[code for _, code in PIECES])
+    runs = []
+    for _ in range(ROUNDS):
+        result = _python(site, ROOT, script)
+        if result.returncode != 0:
+            raise RuntimeError(f"timing the import pieces failed:\n{result.stderr[-2000:]}")
+        runs.append(json.loads(result.stdout.strip().splitlines()[-1]))
+    return [(name, statistics.median(run[n] for run in runs)) for n, (name, _) in enumerate(PIECES)]
+
+
+def _measure(site: Site, code_dir: Path, code: str) -> dict[str, object]:
+    script = PROBE.format(path=site.path(code_dir), code=code, watched=WATCHED)
+    result = _python(site, code_dir, script)
+    if result.returncode != 0:
+        raise RuntimeError(f"importing in {code_dir} failed:\n{result.stderr[-2000:]}")
+    return dict(json.loads(result.stdout.strip().splitlines()[-1]))
+
+
+def run(site: Site) -> tuple[float, list[ColdStart]]:
+    template = LocalTemplate.from_file(ROOT / "template.yaml")
+    functions = {fid: template.function_code(fid) for fid in template.function_ids()}
+    base_times: list[float] = []
+    samples: dict[str, list[dict[str, object]]] = {fid: [] for fid in functions}
+    ratios: dict[str, list[float]] = {fid: [] for fid in functions}
+    for _ in range(ROUNDS):
+        base = float(_measure(site, ROOT, BASELINE)["ms"])  # type: ignore[arg-type]
+        base_times.append(base)
+        for fid, code in functions.items():
+            sample = _measure(site, code.code_dir, f"import {code.module}")
+            samples[fid].append(sample)
+            ratios[fid].append(float(sample["ms"]) / base)  # type: ignore[arg-type]
+    results = [
+        ColdStart(
+            fid,
+            statistics.median(float(s["ms"]) for s in samples[fid]),  # type: ignore[arg-type]
+            statistics.median(ratios[fid]),
+            int(samples[fid][-1]["modules"]),  # type: ignore[call-overload]
+            list(samples[fid][-1]["watched"]),  # type: ignore[call-overload]
+        )
+        for fid in functions
+    ]
+    return statistics.median(base_times), results
+
+
+def report_pieces(measured: list[tuple[str, float]]) -> None:
+    base = measured[0][1]
+    table(
+        "Cold start: where the import time goes (increments after the baseline, one process)",
+        ["piece", "ms", "× baseline"],
+        [[name, f"{ms:.0f}", f"{ms / base:.2f}"] for name, ms in measured],
+        "The rest of a handler's time is overage's own modules (their pydantic models: catalog, account, invoice, "
+        "events) and Powertools Metrics.",
+    )
+
+
+def report(site: Site, base_ms: float, results: list[ColdStart]) -> None:
+    rows = [["baseline: `import boto3` + Powertools `Logger`", f"{base_ms:.0f}", "1.00×", "", ""]]
+    for r in results:
+        verdict = "✓" if r.ratio <= GOAL else "over"
+        rows.append(
+            [r.name, f"{r.ms:.0f}", f"**{r.ratio:.2f}×** {verdict}", str(r.modules), ", ".join(r.watched) or "-"]
+        )
+    table(
+        f"Cold start: handler import time (median of {ROUNDS} interleaved rounds)",
+        ["module", "ms", "vs baseline", "modules loaded", "of note"],
+        rows,
+        f"Goal ≤ {GOAL}×. Path: {site.note}. Tracing on as in AWS (X-Ray SDK, botocore patched).",
+    )

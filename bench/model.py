@@ -1,0 +1,285 @@
+"""Scale model: the time and the AWS on-demand cost of billing 1M accounts a month with the fan-out.
+
+Inputs measured by this bench (``bench.calls``): the calls of the renewal run per billed account (DynamoDB by
+operation, SES, EventBridge), the dispatcher's calls, the sizes of the items a billed account writes (so request
+units follow DynamoDB's rounding and each index's projection), and the function's own code time per SQS batch.
+Inputs assumed (printed, so they can be checked and changed): in-region service latencies and the CPU share Lambda
+gives a function's memory. The model bills all 1M accounts in one run (the worst case: a catch-up, or every account
+on one anchor day); spread over a month's 28-31 billing days each day is a thirtieth of it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from overage.local.template import LocalTemplate
+
+from bench.calls import CallsResult, dynamo_size
+from bench.layer import ROOT
+from bench.probe import table
+
+ACCOUNTS = 1_000_000
+CONCURRENCY = 50  # the billing queue's event source mapping: ScalingConfig.MaximumConcurrency
+SQS_BATCH = 10
+DISPATCH_THREADS = 8  # overage.renewals.DISPATCH_THREADS
+GOAL_MINUTES = 15
+GOAL_DOLLARS = 5.0
+
+# eu-west-1 (Ireland) on-demand list prices, USD, without free tiers (checked November 2026; change them here).
+PRICE_WRU = 0.7068 / 1e6  # DynamoDB on-demand write request unit (the Nov 2024 price: half the earlier 1.4135/M)
+PRICE_RRU = 0.1415 / 1e6  # DynamoDB on-demand read request unit (half the earlier 0.283/M)
+PRICE_LAMBDA_GB_S = 0.0000133334  # Lambda arm64, per GB-second
+PRICE_LAMBDA_REQUEST = 0.20 / 1e6  # Lambda, per invocation
+PRICE_SQS_REQUEST = 0.40 / 1e6  # SQS standard queue, per request (each 64 KB chunk)
+PRICE_SES_EMAIL = 0.10 / 1000  # SES outbound email
+PRICE_EVENTBRIDGE_EVENT = 1.00 / 1e6  # EventBridge custom event (each 64 KB chunk)
+PRICE_XRAY_TRACE = 5.00 / 1e6  # X-Ray traces recorded (Tracing: Active in template.yaml), one per invocation
+PRICE_LOGS_GB = 0.57  # CloudWatch Logs ingestion (standard class), per GB
+
+# Assumed p50 latencies of one call from Lambda in the same region, seconds (not measurable here: moto is no AWS).
+LATENCY = {
+    "dynamodb.GetItem": 0.005,
+    "dynamodb.BatchGetItem": 0.008,
+    "dynamodb.Query": 0.008,
+    "dynamodb.PutItem": 0.007,
+    "dynamodb.UpdateItem": 0.007,
+    "dynamodb.DeleteItem": 0.007,
+    "dynamodb.TransactWriteItems": 0.015,
+    "sesv2.SendEmail": 0.040,
+    "events.PutEvents": 0.020,
+    "sqs.SendMessageBatch": 0.012,
+}
+DEFAULT_LATENCY = 0.010
+FULL_VCPU_MB = 1769  # Lambda gives one full vCPU at 1,769 MB and a proportional share below it
+QUERY_PAGE_BYTES = 1024 * 1024
+
+
+@dataclass
+class Gsi:
+    name: str
+    keys: tuple[str, ...]  # the index's key attributes (an item without its hash key is not in it)
+    projection: str
+    include: tuple[str, ...]
+
+
+def indexes(template: LocalTemplate, table_id: str) -> list[Gsi]:
+    result = []
+    for gsi in template.properties(table_id).get("GlobalSecondaryIndexes", []):
+        keys = tuple(k["AttributeName"] for k in gsi["KeySchema"])
+        projection = gsi["Projection"]
+        result.append(
+            Gsi(gsi["IndexName"], keys, projection["ProjectionType"], tuple(projection.get("NonKeyAttributes", [])))
+        )
+    return result
+
+
+def projected(item: dict[str, Any], gsi: Gsi) -> dict[str, Any] | None:
+    if gsi.keys[0] not in item:
+        return None  # sparse: not in this index
+    if gsi.projection == "ALL":
+        return item
+    kept = {"pk", "sk", *gsi.keys, *(gsi.include if gsi.projection == "INCLUDE" else ())}
+    return {k: v for k, v in item.items() if k in kept}
+
+
+def kb(size: int, unit: int = 1024) -> int:
+    return max(1, math.ceil(size / unit))
+
+
+@dataclass
+class Line:
+    what: str
+    quantity: float
+    unit_price: float
+    note: str = ""
+
+    @property
+    def dollars(self) -> float:
+        return self.quantity * self.unit_price
+
+
+@dataclass
+class Model:
+    inputs: list[list[Any]]
+    writes: list[list[Any]]
+    wru_per_account: float
+    rru_per_account: float
+    batch_seconds: float
+    dispatcher_seconds: float
+    consumer_seconds: float
+    parallel_consumer_seconds: float  # what-if: the records of a batch handled at once (threads), not implemented
+    memory_mb: int
+    cost: list[Line]
+
+    @property
+    def minutes(self) -> float:
+        return (self.dispatcher_seconds + self.consumer_seconds) / 60
+
+    def total(self, *, ses: bool) -> float:
+        return sum(line.dollars for line in self.cost if ses or not line.what.startswith("SES"))
+
+
+def build(calls: CallsResult) -> Model:
+    template = LocalTemplate.from_file(ROOT / "template.yaml")
+    run = calls.renewal
+    per = run.consumer
+    units = run.units
+    items = calls.items
+    account, invoice, notice = items["account"], items["invoice"], items["notice"]
+    ledger_gsis = indexes(template, "LedgerTable")
+    account_gsis = indexes(template, "AccountsTable")
+
+    # --- DynamoDB request units of one billed account, write by write (sizes measured, rounding as billed)
+    writes: list[list[Any]] = []
+
+    def write(what: str, item: dict[str, Any], *, transactional: bool, gsis: list[Gsi], gsi_kind: str) -> float:
+        base = kb(dynamo_size(item)) * (2 if transactional else 1)
+        index_units = 0
+        touched = []
+        for gsi in gsis:
+            image = projected(item, gsi)
+            if image is None:
+                continue
+            units_ = kb(dynamo_size(image)) * (2 if gsi_kind == "key change" else 1)
+            index_units += units_
+            touched.append(f"{gsi.name} {units_}")
+        writes.append([what, dynamo_size(item), base, ", ".join(touched) or "-", base + index_units])
+        return base + index_units
+
+    # The notice as the transaction wrote it: claimed, so in the sparse OutboxIndex until it is marked sent.
+    pending = notice | {"outbox_state": {"S": "pending"}} if "outbox_state" not in notice else notice
+    wru = 0.0
+    wru += write("account update (transaction)", account, transactional=True, gsis=account_gsis, gsi_kind="key change")
+    wru += write("invoice put (transaction)", invoice, transactional=True, gsis=ledger_gsis, gsi_kind="put")
+    wru += write("notice put (transaction)", pending, transactional=True, gsis=ledger_gsis, gsi_kind="put")
+    notice_updates = round(per.of("dynamodb")["UpdateItem"] / units)
+    for n in range(notice_updates):
+        last = n == notice_updates - 1
+        what = "notice marked sent (leaves OutboxIndex)" if last else f"notice delivery record {n + 1}"
+        wru += write(what, pending, transactional=False, gsis=ledger_gsis, gsi_kind="update")
+    rru = per.of("dynamodb")["GetItem"] / units * kb(dynamo_size(account), 4096)
+    rru += per.of("dynamodb")["Query"] / units  # a snapshot query, when one is needed: a small item
+
+    # --- time: the code measured here (scaled to the function's CPU share) plus the calls at the assumed latencies
+    memory_mb = int(template.function_setting("RenewalBillingFunction", "MemorySize", 128))
+    cpu_factor = max(1.0, FULL_VCPU_MB / memory_mb)
+    code_per_batch = run.batch_seconds("code") * cpu_factor
+    calls_per_batch = {op: n / units * SQS_BATCH for op, n in per.calls.items()}
+    aws_per_batch = sum(n * LATENCY.get(op, DEFAULT_LATENCY) for op, n in calls_per_batch.items())
+    batch_seconds = code_per_batch + aws_per_batch
+    batches = math.ceil(ACCOUNTS / SQS_BATCH)
+    consumer_seconds = batches * batch_seconds / CONCURRENCY
+    parallel_consumer_seconds = batches * (code_per_batch + aws_per_batch / SQS_BATCH) / CONCURRENCY
+    due_index = next(g for g in account_gsis if g.name == "DueIndex")
+    keys_only = dynamo_size(projected(account, due_index) or account)  # bytes of one DueIndex entry
+    pages = math.ceil(ACCOUNTS * keys_only / QUERY_PAGE_BYTES) + 16
+    dispatcher_seconds = (
+        pages * LATENCY["dynamodb.Query"] + batches * LATENCY["sqs.SendMessageBatch"] / DISPATCH_THREADS
+    )
+    dispatcher_code = run.dispatcher.code_seconds / units * ACCOUNTS * cpu_factor
+    dispatcher_seconds += dispatcher_code
+
+    # --- cost
+    gb_seconds = (batches * batch_seconds + dispatcher_seconds) * memory_mb / 1024
+    cost = [
+        Line("DynamoDB write request units", wru * ACCOUNTS, PRICE_WRU, f"{wru:g} WRU per account (table below)"),
+        Line("DynamoDB read request units", rru * ACCOUNTS + pages * 8, PRICE_RRU, f"{rru:g} RRU per account"),
+        Line(
+            "Lambda GB-seconds (arm64)", gb_seconds, PRICE_LAMBDA_GB_S, f"{memory_mb} MB × {batch_seconds:.2f} s/batch"
+        ),
+        Line("Lambda invocations", batches + 1, PRICE_LAMBDA_REQUEST, "one per SQS batch of 10"),
+        Line("SQS requests", batches * 3, PRICE_SQS_REQUEST, "send batch + receive + delete batch, per 10"),
+        Line("EventBridge events", per.total("events") / units * ACCOUNTS, PRICE_EVENTBRIDGE_EVENT, "one per notice"),
+        Line("X-Ray traces", batches + 1, PRICE_XRAY_TRACE, "Tracing: Active, one per invocation"),
+        Line(
+            "CloudWatch Logs ingestion (GB)",
+            run.log_bytes / units * ACCOUNTS / 1e9,
+            PRICE_LOGS_GB,
+            f"{run.log_bytes / units:.0f} B logged per account at INFO (measured)",
+        ),
+        Line("SES emails", per.total("sesv2") / units * ACCOUNTS, PRICE_SES_EMAIL, "one per invoice notice"),
+    ]
+    inputs = [
+        ["billed accounts", f"{ACCOUNTS:,}", "all in one run (worst case)"],
+        ["SQS batch / concurrency", f"{SQS_BATCH} / {CONCURRENCY}", "template: BatchSize, MaximumConcurrency"],
+        [
+            "calls per billed account (measured)",
+            ", ".join(f"{op} {n / units:g}" for op, n in sorted(per.calls.items())),
+            "bench.calls, renewal",
+        ],
+        [
+            "code time per batch of 10 (measured)",
+            f"{run.batch_seconds('code') * 1000:.0f} ms on this machine",
+            f"× {cpu_factor:.2f} for {memory_mb} MB (1 vCPU at {FULL_VCPU_MB} MB)",
+        ],
+        [
+            "AWS time per batch (assumed latencies)",
+            f"{aws_per_batch * 1000:.0f} ms",
+            ", ".join(f"{op.split('.')[1]} {s * 1000:g} ms" for op, s in LATENCY.items() if op in calls_per_batch),
+        ],
+        ["item sizes (measured)", ", ".join(f"{k} {dynamo_size(v)} B" for k, v in sorted(items.items())), ""],
+        ["dispatcher", f"{pages} Query pages + {batches:,} SendMessageBatch", f"{DISPATCH_THREADS} in flight"],
+    ]
+    return Model(
+        inputs,
+        writes,
+        wru,
+        rru,
+        batch_seconds,
+        dispatcher_seconds,
+        consumer_seconds,
+        parallel_consumer_seconds,
+        memory_mb,
+        cost,
+    )
+
+
+def report(model: Model) -> None:
+    table("Scale model: inputs", ["input", "value", "source"], model.inputs)
+    table(
+        "Scale model: DynamoDB write request units per billed account (sizes measured, on-demand rounding)",
+        ["write", "item bytes", "table WRU", "index WRU", "WRU"],
+        model.writes,
+    )
+    minutes = model.minutes
+    table(
+        f"Scale model: {ACCOUNTS:,} account-months, concurrency {CONCURRENCY}",
+        ["part", "time"],
+        [
+            ["dispatcher (one invocation)", f"{model.dispatcher_seconds / 60:.1f} min"],
+            [
+                f"billing ({math.ceil(ACCOUNTS / SQS_BATCH):,} batches × {model.batch_seconds:.2f} s / {CONCURRENCY})",
+                f"{model.consumer_seconds / 60:.1f} min",
+            ],
+            [
+                f"**total** (goal < {GOAL_MINUTES} min)",
+                f"**{minutes:.1f} min** {'✓' if minutes < GOAL_MINUTES else 'over'}",
+            ],
+            [
+                "what-if, not built: the 10 records of a batch billed at once (threads), same concurrency",
+                f"{(model.dispatcher_seconds + model.parallel_consumer_seconds) / 60:.1f} min",
+            ],
+        ],
+    )
+    rows = [
+        [
+            line.what,
+            f"{line.quantity:,.{0 if line.quantity >= 100 else 2}f}",
+            f"${line.unit_price:.10g}",
+            f"${line.dollars:,.2f}",
+            line.note,
+        ]
+        for line in model.cost
+    ]
+    without, with_ses = model.total(ses=False), model.total(ses=True)
+    rows.append(["**total without SES**", "", "", f"**${without:,.2f}**", "✓" if without < GOAL_DOLLARS else "over"])
+    rows.append(["**total with SES**", "", "", f"**${with_ses:,.2f}**", "SES alone is $100 per 1M emails"])
+    table(
+        f"Scale model: AWS on-demand cost of {ACCOUNTS:,} account-months (eu-west-1 list prices, no free tier)",
+        ["item", "quantity", "unit price", "cost", "how"],
+        rows,
+        f"Goal < ${GOAL_DOLLARS:.0f} per 1M account-months, stated without SES (emails cost $0.10 per 1,000 whatever "
+        "the design). Not included: storage, data transfer, the SQS pollers' empty receives.",
+    )

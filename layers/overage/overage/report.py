@@ -1,0 +1,237 @@
+"""The monthly policy report (spec §3.6): read a month's records shard by shard, merge them, write the report.
+
+``month_of(event)`` is the month a run reports on: ``{"month": "YYYY-MM"}`` (a re-run or backfill of that month),
+or the calendar month before the run's business time (the schedule's ``time``, or ``{"as_of": ...}``).
+
+``UsageReport.dispatch`` (the schedule) sends one message per shard of ``ReportIndex`` to the report queue, all
+under one run id. ``UsageReport.process`` (per message) queries its shard's records of the month (one Query,
+paginated; never a Scan), reads the episodes their markers name (BatchGetItem), reduces them to the facts the report
+needs (``overage.domain.report.shard_facts``) and stores that part as ``work/<month>/<run>/<shard>.json``. The part
+that completes the run (every shard's part is there) merges them and writes ``reports/<YYYY-MM>/``: summary.json,
+excess_profiles.csv, contact_overruns.csv, fair_use.csv and index.html, whose charts read the previous months'
+summary.json. Two parts finishing at once both write the same bytes; a re-run writes the same bytes again unless
+something dated in that month was recorded since.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from overage import aws
+from overage.config import Settings
+from overage.domain.instants import Month
+from overage.domain.report import (
+    HISTORY_MONTHS,
+    MonthFacts,
+    csv_files,
+    history_months,
+    report_month,
+    shard_facts,
+    summary,
+    usable_summary,
+)
+from overage.errors import InvalidRequest, StoreError
+from overage.observability import logger
+from overage.report_render import render_index
+from overage.schedule import business_time
+from overage.store.report_index import ReportRecords, report_shards
+
+SQS_BATCH = 10
+REPORTS = "reports/"
+WORK = "work/"
+CONTENT_TYPES = {
+    "summary.json": "application/json; charset=utf-8",
+    "excess_profiles.csv": "text/csv; charset=utf-8",
+    "contact_overruns.csv": "text/csv; charset=utf-8",
+    "fair_use.csv": "text/csv; charset=utf-8",
+    "index.html": "text/html; charset=utf-8",
+}
+
+
+def month_of(event: Any) -> Month:
+    """The month a run reports on (see the module doc). A ``month`` with a business time must have ended by then."""
+    if isinstance(event, dict) and "month" in event:
+        try:
+            month = Month.parse(str(event["month"]))
+        except ValueError:
+            raise InvalidRequest("not a month", {"month": "a calendar month as YYYY-MM, e.g. 2026-02"}) from None
+        if "as_of" in event or "time" in event:
+            latest = report_month(business_time(event))
+            if month > latest:
+                raise InvalidRequest(
+                    f"{month} has not ended by the run's time", {"month": f"at most {latest} for this run's time"}
+                )
+        return month
+    return report_month(business_time(event))
+
+
+def report_key(month: Month, name: str) -> str:
+    return f"{REPORTS}{month}/{name}"
+
+
+def part_key(month: Month, run: str, shard: str) -> str:
+    return f"{WORK}{month}/{run}/{shard}.json"
+
+
+@dataclass(frozen=True)
+class ShardMessage:
+    month: Month
+    shard: str
+    run: str
+
+    def to_json(self) -> str:
+        return json.dumps({"month": str(self.month), "shard": self.shard, "run": self.run}, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, body: str) -> ShardMessage:
+        data = json.loads(body)
+        return cls(Month.parse(str(data["month"])), str(data["shard"]), str(data["run"]))
+
+
+class UsageReport:
+    def __init__(self, *, records: ReportRecords, s3: Any, bucket: str) -> None:
+        if not bucket:
+            raise StoreError("no report bucket configured (REPORT_BUCKET)")
+        self.records = records
+        self.s3 = s3
+        self.bucket = bucket
+
+    # ------------------------------------------------------------------ the schedule
+    def dispatch(self, sqs: Any, queue_url: str, month: Month, run: str | None = None) -> dict[str, Any]:
+        """One message per shard of the report index, ten per SendMessageBatch."""
+        run = run or uuid.uuid4().hex[:16]
+        messages = [ShardMessage(month, shard, run) for shard in report_shards()]
+        for start in range(0, len(messages), SQS_BATCH):
+            entries = [
+                {"Id": str(n), "MessageBody": message.to_json()}
+                for n, message in enumerate(messages[start : start + SQS_BATCH])
+            ]
+            response = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
+            failed = response.get("Failed") or []
+            if failed:  # the schedule retries the whole run; a run only ever rewrites the same report
+                raise RuntimeError(f"{len(failed)} report messages were not queued: {failed[0]}")
+        logger.info("report run dispatched", extra={"month": str(month), "run": run, "shards": len(messages)})
+        return {"month": str(month), "run": run, "shards_dispatched": len(messages)}
+
+    # ------------------------------------------------------------------ one queue message
+    def process(self, message: ShardMessage) -> bool:
+        """Read one shard and store its part; True when this part completed the run and the report was written."""
+        facts = self.shard(message.month, message.shard)
+        self._put(part_key(message.month, message.run, message.shard), facts.model_dump_json().encode(), "json")
+        return self.finish(message.month, message.run)
+
+    def shard(self, month: Month, shard: str) -> MonthFacts:
+        records = list(self.records.records(month, shard))
+        wanted = [
+            (str(r["account_id"]), str(r["episode_id"])) for r in records if r.get("record_type") == "report_marker"
+        ]
+        episodes = self.records.episodes(wanted) if wanted else {}
+        missing = sorted(set(wanted) - set(episodes))
+        if missing:  # written in the same transaction as their marker: a missing one is an inconsistent read
+            raise StoreError(f"episode records {missing[:3]} of month {month} were not found; retry the shard")
+        facts = shard_facts(month, shard, records, episodes)
+        logger.info(
+            "report shard read",
+            extra={"month": str(month), "shard": shard, "records": len(records), "episodes": len(episodes)},
+        )
+        return facts
+
+    def finish(self, month: Month, run: str) -> bool:
+        """Merge and write the report if every shard's part of ``run`` is stored (else another part will)."""
+        prefix = f"{WORK}{month}/{run}/"
+        keys = sorted(self._keys(prefix))
+        if len(keys) < len(report_shards()):
+            return False
+        parts = [MonthFacts.model_validate_json(self._get(key) or b"{}") for key in keys]
+        self.write(month, MonthFacts.merge(month, parts))
+        return True
+
+    # ------------------------------------------------------------------ the report
+    def files(self, facts: MonthFacts) -> dict[str, bytes]:
+        """The report's files of ``facts`` (its month), with the charts of the months before it."""
+        month = Month.parse(facts.month)
+        figures = summary(facts)
+        previous = self.previous_summaries(month)
+        history = [(m, previous.get(m)) for m in history_months(month)[:-1]] + [(month, figures)]
+        files = {"summary.json": json.dumps(figures, indent=2, ensure_ascii=False) + "\n"}
+        files |= csv_files(facts)
+        files["index.html"] = render_index(figures, facts, history)
+        return {name: text.encode("utf-8") for name, text in files.items()}
+
+    def write(self, month: Month, facts: MonthFacts) -> list[str]:
+        written = []
+        files = self.files(facts)
+        for name in CONTENT_TYPES:  # index.html last: once it is there, everything it links to is too
+            key = report_key(month, name)
+            self._put(key, files[name], name)
+            written.append(key)
+        logger.info("monthly report written", extra={"month": str(month), "files": len(written)})
+        return written
+
+    def previous_summaries(self, month: Month) -> dict[Month, dict[str, Any]]:
+        """The summary.json of each of the months before ``month`` that the charts show, when it exists."""
+        months = history_months(month, HISTORY_MONTHS)[:-1]
+        wanted = {report_key(m, "summary.json"): m for m in months}
+        found: dict[Month, dict[str, Any]] = {}
+        for key in self._keys(REPORTS, start_after=f"{REPORTS}{months[0]}", stop_after=f"{REPORTS}{month}"):
+            if key not in wanted:
+                continue
+            body = self._get(key)
+            try:
+                document = json.loads(body) if body else None
+            except ValueError:
+                document = None
+            usable = usable_summary(document, wanted[key])
+            if usable is None:
+                logger.warning("previous summary not usable", extra={"key": key})
+                continue
+            found[wanted[key]] = usable
+        return found
+
+    # ------------------------------------------------------------------ S3
+    def _keys(self, prefix: str, *, start_after: str = "", stop_after: str = "") -> list[str]:
+        keys: list[str] = []
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
+        if start_after:
+            kwargs["StartAfter"] = start_after
+        try:
+            while True:
+                page = self.s3.list_objects_v2(**kwargs)
+                for obj in page.get("Contents", []):
+                    key = str(obj["Key"])
+                    if stop_after and key > stop_after:
+                        return keys
+                    keys.append(key)
+                if not page.get("IsTruncated"):
+                    return keys
+                kwargs["ContinuationToken"] = page["NextContinuationToken"]
+        except ClientError as error:
+            raise StoreError(f"listing {prefix} in the report bucket failed: {error}") from error
+
+    def _get(self, key: str) -> bytes | None:
+        try:
+            return bytes(self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read())
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise StoreError(f"reading {key} from the report bucket failed: {error}") from error
+
+    def _put(self, key: str, body: bytes, name: str) -> None:
+        content_type = CONTENT_TYPES.get(name, "application/json; charset=utf-8")
+        try:
+            self.s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type)
+        except ClientError as error:
+            raise StoreError(f"writing {key} to the report bucket failed: {error}") from error
+
+
+def service(settings: Settings) -> UsageReport:
+    return UsageReport(
+        records=ReportRecords(settings.ledger_table, aws.client("dynamodb")),
+        s3=aws.client("s3"),
+        bucket=settings.report_bucket,
+    )

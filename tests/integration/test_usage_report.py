@@ -1,0 +1,530 @@
+"""The monthly policy report end to end (spec §3.6): a known month of CRM events through the webhook and the
+scheduled functions, then UsageReportFunction; every figure of summary.json and every CSV row, figures from the spec.
+
+The report of a month counts each fact in the month it happened (UTC): an episode opened in January and settled in
+February shows in both reports; a notice counts in the month of its business time (the fair-use notices about
+February are sent on 1 March, so they count in March).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+import pytest
+from overage import aws
+from overage.errors import InvalidRequest
+
+from tests.support import (
+    EVENTS,
+    REGION,
+    REPORT_FILES,
+    World,
+    call_body,
+    contacts_body,
+    episodes,
+    grace_run,
+    payment_body,
+    profiles_body,
+    report_files,
+    report_rows,
+    report_run,
+    report_summary,
+    upsert_body,
+)
+
+FEBRUARY_RUN = {"as_of": "2026-03-01T04:00:00Z"}
+
+
+def quiet_month(month: str, start: str, end: str) -> dict[str, Any]:
+    """The summary of a month in which nothing happened."""
+    nothing: dict[str, Any] = {"count": 0, "by_currency": {}}
+    return {
+        "report": "overage monthly policy report",
+        "format": 1,
+        "month": month,
+        "period": {"start": start, "end": end},
+        "excess_profiles": {
+            "episodes_opened": 0,
+            "resolved_in_grace": 0,
+            "resolved_in_grace_by": {"reduction": 0, "profile_packs": 0, "upgrade": 0},
+            "median_days_to_resolution": None,
+            "excess_ended": {"after_exceeded_notice": 0, "after_fee": 0},
+            "share_after_exceeded_notice_percent": None,
+            "share_after_fee_percent": None,
+            "fees_invoiced": nothing,
+            "fees_paid": nothing,
+            "fees_overdue": nothing,
+            "accounts_restricted": 0,
+            "monthly_excess_lines": nothing,
+        },
+        "contact_overruns": {
+            "invoices": 0,
+            "accounts": 0,
+            "supplements": nothing,
+            "accounts_in_overrun_3_plus_billing_dates": 0,
+        },
+        "fair_use": {
+            "accounts": 0,
+            "by_terms": {"fair_use": 0, "legacy_terms": 0, "not_entitled": 0},
+            "by_status": {"within": 0, "over_allowance": 0, "review": 0},
+            "accounts_over_pooled_allowance": 0,
+            "calls": 0,
+            "minutes": "0.00",
+            "long_calls": 0,
+            "users_over_allowance": 0,
+            "users_in_review": 0,
+            "training_offered": {"users": 0, "hours": 0, "by_currency": {}},
+            "not_entitled_calls": 0,
+        },
+        "plan_changes": {"requested": 0, "by_kind": {}},
+        "invoices": {"count": 0, "by_kind": {}},
+        "notices": {"total": 0, "by_kind": {}},
+    }
+
+
+def february() -> dict[str, Any]:
+    return quiet_month("2026-02", "2026-02-01T00:00:00Z", "2026-03-01T00:00:00Z")
+
+
+def tally(count: int, net: str, vat: str, gross: str) -> dict[str, Any]:
+    return {"count": count, "net": net, "vat": vat, "gross": gross}
+
+
+def change_body(account_id: str, occurred_at: str, **data: Any) -> dict[str, Any]:
+    return {
+        "id": f"evt_chg_{account_id}",
+        "type": "plan.change_requested",
+        "occurred_at": occurred_at,
+        "account_id": account_id,
+        "data": {"reason": "More profiles", "requested_by": "crm:account-manager", **data},
+    }
+
+
+def accepted(world: World, body: dict[str, Any]) -> dict[str, Any]:
+    status, answer = world.webhook(body)
+    assert status == 202, answer
+    return answer
+
+
+# ------------------------------------------------------------------------------------------------ excess profiles
+
+
+def given_a_month_of_excess_profiles(world: World) -> dict[str, str]:
+    """Five standard accounts (limit 200), annual (no renewal invoice unless something is added), started 10 Jan.
+
+    - acc_reduce (USD): 205 profiles on 2 Feb 10:00 → back to 195 on 5 Feb 10:00: resolved by reduction, 3.0 days;
+    - acc_packs (GBP): 230 on 3 Feb 00:00 → one profile pack on 4 Feb 12:00 (limit 250): by packs, 1.5 days;
+    - acc_upgrade (USD): 260 on 6 Feb 00:00 → upgrade to complete (limit 500) on 8 Feb 00:00: by upgrade, 2.0 days;
+    - acc_fee (GBP): 210 on 20 Jan → grace ends 3 Feb: fee (210 − 200) × 0.80 = 8.00 + 1.60 VAT = 9.60 GBP, due
+      17 Feb, reminded 14 Feb, overdue and restricted 18 Feb; on 10 Feb its monthly excess line 8.00 GBP; back to 190
+      on 20 Feb (the excess ended after the fee);
+    - acc_paid (USD): 205 on 15 Jan → grace ends 29 Jan: fee 5.00 USD; paid 5 Feb; still 205 on 10 Feb: a monthly
+      excess line of 5.00 USD.
+    """
+    accepted(world, upsert_body("acc_reduce", currency="USD"))
+    accepted(world, upsert_body("acc_packs", currency="GBP"))
+    accepted(world, upsert_body("acc_upgrade", currency="USD"))
+    accepted(world, upsert_body("acc_fee", currency="GBP"))
+    accepted(world, upsert_body("acc_paid", currency="USD"))
+    accepted(world, profiles_body("acc_paid", "2026-01-15T00:00:00Z", 205))
+    accepted(world, profiles_body("acc_fee", "2026-01-20T00:00:00Z", 210))
+    grace_run(world, "2026-01-29T00:05:00Z")  # acc_paid: the fee
+    accepted(world, profiles_body("acc_reduce", "2026-02-02T10:00:00Z", 205))
+    accepted(world, profiles_body("acc_packs", "2026-02-03T00:00:00Z", 230))
+    grace_run(world, "2026-02-03T00:05:00Z")  # acc_fee: the fee
+    accepted(
+        world,
+        upsert_body("acc_packs", currency="GBP", profile_packs=1, occurred_at="2026-02-04T12:00:00Z"),
+    )
+    accepted(world, profiles_body("acc_reduce", "2026-02-05T10:00:00Z", 195))
+    paid_fee = world.invoices("acc_paid")[0]
+    accepted(world, payment_body("acc_paid", "2026-02-05T12:00:00Z", paid_fee["invoice_id"], "5.00", "USD"))
+    accepted(world, profiles_body("acc_upgrade", "2026-02-06T00:00:00Z", 260))
+    accepted(world, change_body("acc_upgrade", "2026-02-08T00:00:00Z", package="complete", effective="immediate"))
+    world.renewal("2026-02-10T00:15:00Z")
+    grace_run(world, "2026-02-14T00:05:00Z")  # acc_fee: the reminder
+    grace_run(world, "2026-02-18T00:05:00Z")  # acc_fee: overdue, restricted
+    accepted(world, profiles_body("acc_fee", "2026-02-20T00:00:00Z", 190))
+    return {account: episodes(world, account)[0]["episode_id"] for account in ("acc_fee", "acc_paid")}
+
+
+def test_the_excess_profile_figures_of_a_month(world: World) -> None:
+    ids = given_a_month_of_excess_profiles(world)
+
+    # When the report runs on 1 March
+    result = report_run(world, FEBRUARY_RUN)
+    assert (result["month"], result["shards_dispatched"]) == ("2026-02", 16)
+
+    # Then every file is there and summary.json has every figure of February
+    assert sorted(report_files(world, "2026-02")) == sorted(REPORT_FILES)
+    expected = february()
+    expected["excess_profiles"] = {
+        "episodes_opened": 3,
+        "resolved_in_grace": 3,
+        "resolved_in_grace_by": {"reduction": 1, "profile_packs": 1, "upgrade": 1},
+        "median_days_to_resolution": "2.0",  # of 3.0, 1.5 and 2.0 days
+        "excess_ended": {"after_exceeded_notice": 3, "after_fee": 1},
+        "share_after_exceeded_notice_percent": "75.0",
+        "share_after_fee_percent": "25.0",
+        "fees_invoiced": {"count": 1, "by_currency": {"GBP": tally(1, "8.00", "1.60", "9.60")}},
+        "fees_paid": {"count": 1, "by_currency": {"USD": tally(1, "5.00", "0.00", "5.00")}},
+        "fees_overdue": {"count": 1, "by_currency": {"GBP": tally(1, "8.00", "1.60", "9.60")}},
+        "accounts_restricted": 1,
+        "monthly_excess_lines": {
+            "count": 2,
+            "by_currency": {"GBP": {"count": 1, "amount": "8.00"}, "USD": {"count": 1, "amount": "5.00"}},
+        },
+    }
+    # the upgrade on 8 Feb of an annual subscription: (528 − 288) × 336 days ÷ 365 = 220.93 USD
+    expected["plan_changes"] = {"requested": 1, "by_kind": {"upgrade": 1}}
+    expected["invoices"] = {
+        "count": 4,
+        "by_kind": {
+            "excess_profiles": {"count": 1, "by_currency": {"GBP": tally(1, "8.00", "1.60", "9.60")}},
+            "overrun": {
+                "count": 2,
+                "by_currency": {"GBP": tally(1, "8.00", "1.60", "9.60"), "USD": tally(1, "5.00", "0.00", "5.00")},
+            },
+            "plan_change": {"count": 1, "by_currency": {"USD": tally(1, "220.93", "0.00", "220.93")}},
+        },
+    }
+    expected["notices"] = {
+        "total": 12,
+        "by_kind": {
+            "account.restricted": 1,
+            "invoice.issued": 3,  # the fee of acc_fee and the two monthly excess lines
+            "invoice.payment_reminder": 1,
+            "plan.changed": 1,
+            "profiles.exceeded": 3,
+            "profiles.resolved": 3,
+        },
+    }
+    assert report_summary(world, "2026-02") == expected
+
+    # And excess_profiles.csv lists every episode something happened to in February, as it stood on 28 Feb
+    fee = f"OV-EXP-{ids['acc_fee'].replace('-', '')}-acc_fee"
+    paid = f"OV-EXP-{ids['acc_paid'].replace('-', '')}-acc_paid"
+    rows = report_rows(world, "2026-02", "excess_profiles.csv")
+    assert [(r["account_id"], r["episode_id"] in ids.values()) for r in rows] == [
+        ("acc_paid", True),
+        ("acc_fee", True),
+        ("acc_reduce", False),
+        ("acc_packs", False),
+        ("acc_upgrade", False),
+    ]
+    columns = (
+        "opened_at",
+        "opening_count",
+        "limit",
+        "grace_ends_at",
+        "events_in_month",
+        "state_at_month_end",
+        "resolved_at",
+        "resolution",
+        "days_to_resolution",
+        "fee_invoice_number",
+        "currency",
+        "fee_excess",
+        "fee_net",
+        "fee_vat",
+        "fee_gross",
+        "invoiced_at",
+        "went_overdue_at",
+        "paid_at",
+        "excess_ended_after_fee_at",
+    )
+    assert [tuple(r[c] for c in columns) for r in rows] == [
+        (
+            "2026-01-15T00:00:00Z", "205", "200", "2026-01-29T00:00:00Z", "paid;billed_monthly", "paid",
+            "", "", "", paid, "USD", "5", "5.00", "0.00", "5.00",
+            "2026-01-29T00:05:00Z", "", "2026-02-05T12:00:00Z", "",
+        ),
+        (
+            "2026-01-20T00:00:00Z", "210", "200", "2026-02-03T00:00:00Z",
+            "fee_invoiced;billed_monthly;reminded;overdue;excess_ended", "overdue",
+            "", "", "", fee, "GBP", "10", "8.00", "1.60", "9.60",
+            "2026-02-03T00:05:00Z", "2026-02-18T00:05:00Z", "", "2026-02-20T00:00:00Z",
+        ),
+        (
+            "2026-02-02T10:00:00Z", "205", "200", "2026-02-16T10:00:00Z", "opened;resolved", "resolved",
+            "2026-02-05T10:00:00Z", "reduction", "3.0", "", "", "", "", "", "", "", "", "", "",
+        ),
+        (
+            "2026-02-03T00:00:00Z", "230", "200", "2026-02-17T00:00:00Z", "opened;resolved", "resolved",
+            "2026-02-04T12:00:00Z", "profile_packs", "1.5", "", "", "", "", "", "", "", "", "", "",
+        ),
+        (
+            "2026-02-06T00:00:00Z", "260", "200", "2026-02-20T00:00:00Z", "opened;resolved", "resolved",
+            "2026-02-08T00:00:00Z", "upgrade", "2.0", "", "", "", "", "", "", "", "", "", "",
+        ),
+    ]  # fmt: skip
+    # And no contact overrun, no telephone support: the other CSVs have their header only
+    assert report_files(world, "2026-02")["contact_overruns.csv"].decode().splitlines() == [
+        "account_id,invoice_number,invoice_id,billing_date,currency,reached_tier,supplement,recommended_tier,"
+        "overrun_3_plus_billing_dates"
+    ]
+    assert report_rows(world, "2026-02", "fair_use.csv") == []
+
+
+def test_an_episode_shows_in_the_month_it_opened_and_the_month_it_was_settled(world: World) -> None:
+    given_a_month_of_excess_profiles(world)
+
+    # When January is reported (a backfill after the fact, as of its own end)
+    report_run(world, {"month": "2026-01"})
+
+    # Then January knows the two episodes opened then and the fee invoiced on 29 Jan, nothing of February
+    expected = quiet_month("2026-01", "2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z")
+    expected["excess_profiles"] |= {
+        "episodes_opened": 2,
+        "fees_invoiced": {"count": 1, "by_currency": {"USD": tally(1, "5.00", "0.00", "5.00")}},
+    }
+    expected["invoices"] = {
+        "count": 1,
+        "by_kind": {"excess_profiles": {"count": 1, "by_currency": {"USD": tally(1, "5.00", "0.00", "5.00")}}},
+    }
+    expected["notices"] = {"total": 3, "by_kind": {"invoice.issued": 1, "profiles.exceeded": 2}}
+    assert report_summary(world, "2026-01") == expected
+    rows = report_rows(world, "2026-01", "excess_profiles.csv")
+    assert [(r["account_id"], r["events_in_month"], r["state_at_month_end"], r["paid_at"]) for r in rows] == [
+        ("acc_paid", "opened;fee_invoiced", "fee_invoiced", ""),
+        ("acc_fee", "opened", "in_grace", ""),
+    ]
+
+
+# ------------------------------------------------------------------------------------------------ contact overruns
+
+
+def given_a_month_of_contact_overruns(world: World) -> None:
+    """- acc_ovr3 (USD monthly t50 since 5 Nov 2025): 130 active contacts (t150) on every billing date: 5 Dec, 5 Jan,
+      5 Feb; each invoice 24.00 + 10.00 supplement; the third brings the recommendation of t150;
+    - acc_ovr1 (GBP monthly t50 since 12 Jan): 60 active contacts (t100) on 12 Feb: 20.00 + 4.00, VAT 4.80 = 28.80;
+    - acc_plain (USD monthly t50 since 20 Jan): 40 contacts on 20 Feb: 24.00, no supplement."""
+    for account, currency, started in (
+        ("acc_ovr3", "USD", "2025-11-05"),
+        ("acc_ovr1", "GBP", "2026-01-12"),
+        ("acc_plain", "USD", "2026-01-20"),
+    ):
+        accepted(
+            world,
+            upsert_body(
+                account, billing_cycle="monthly", currency=currency, started_on=started, customer_since=started
+            ),
+        )
+    accepted(world, contacts_body("acc_ovr3", "2025-11-20T00:00:00Z", 130))
+    accepted(world, contacts_body("acc_ovr1", "2026-02-01T00:00:00Z", 60))
+    accepted(world, contacts_body("acc_plain", "2026-02-01T00:00:00Z", 40))
+    world.renewal("2026-02-20T00:15:00Z")  # catches up every billing date due, oldest first
+
+
+def test_the_contact_overrun_figures_of_a_month(world: World) -> None:
+    given_a_month_of_contact_overruns(world)
+
+    report_run(world, FEBRUARY_RUN)
+
+    expected = february()
+    expected["contact_overruns"] = {
+        "invoices": 2,
+        "accounts": 2,
+        "supplements": {
+            "count": 2,
+            "by_currency": {"GBP": {"count": 1, "amount": "4.00"}, "USD": {"count": 1, "amount": "10.00"}},
+        },
+        "accounts_in_overrun_3_plus_billing_dates": 1,
+    }
+    expected["invoices"] = {
+        "count": 3,
+        "by_kind": {
+            "renewal": {
+                "count": 3,
+                "by_currency": {"GBP": tally(1, "24.00", "4.80", "28.80"), "USD": tally(2, "58.00", "0.00", "58.00")},
+            }
+        },
+    }
+    expected["notices"] = {"total": 3, "by_kind": {"invoice.issued": 3}}
+    assert report_summary(world, "2026-02") == expected
+    assert report_rows(world, "2026-02", "contact_overruns.csv") == [
+        {
+            "account_id": "acc_ovr3",
+            "invoice_number": "OV-REN-20260205-acc_ovr3",
+            "invoice_id": "inv_acc_ovr3_renewal_2026-02-05",
+            "billing_date": "2026-02-05",
+            "currency": "USD",
+            "reached_tier": "t150",
+            "supplement": "10.00",
+            "recommended_tier": "t150",
+            "overrun_3_plus_billing_dates": "yes",
+        },
+        {
+            "account_id": "acc_ovr1",
+            "invoice_number": "OV-REN-20260212-acc_ovr1",
+            "invoice_id": "inv_acc_ovr1_renewal_2026-02-12",
+            "billing_date": "2026-02-12",
+            "currency": "GBP",
+            "reached_tier": "t100",
+            "supplement": "4.00",
+            "recommended_tier": "",
+            "overrun_3_plus_billing_dates": "no",
+        },
+    ]
+    # And in January acc_ovr3 was in overrun for the second time: no recommendation yet
+    report_run(world, {"month": "2026-01"})
+    january = report_summary(world, "2026-01")["contact_overruns"]
+    assert (january["invoices"], january["accounts_in_overrun_3_plus_billing_dates"]) == (1, 0)
+
+
+# ------------------------------------------------------------------------------------------------ fair use
+
+
+def given_a_month_of_telephone_support(world: World) -> None:
+    """- acc_fu_review (GBP, complete, 2 paying users): u1 40:00 + 21:01 = 61:01 (review, 2 long calls, training
+      ceil(16:01 / 60) = 1 h = 60.00 + 12.00 VAT = 72.00 GBP), u2 10:00;
+    - acc_fu_over (USD, standard + telephone support, 1 user): u1 50:00 in one call (over the allowance and the pool);
+    - acc_fu_legacy (USD, standard, customer since 2010): u1 14:00 (legacy terms, within);
+    - acc_fu_none (USD, standard, no telephone support): u9 20:00 (not entitled)."""
+    accepted(world, upsert_body("acc_fu_review", currency="GBP", package="complete", paying_users=2))
+    accepted(world, upsert_body("acc_fu_over", telephone_support=True, paying_users=1))
+    accepted(world, upsert_body("acc_fu_legacy", customer_since="2010-05-01", paying_users=1))
+    accepted(world, upsert_body("acc_fu_none", paying_users=1))
+    for body in (
+        call_body("acc_fu_review", "c1", "2026-02-03T09:00:00Z", 2400, "u1"),
+        call_body("acc_fu_review", "c2", "2026-02-10T09:00:00Z", 1261, "u1"),
+        call_body("acc_fu_review", "c3", "2026-02-11T09:00:00Z", 600, "u2"),
+        call_body("acc_fu_over", "c4", "2026-02-12T09:00:00Z", 3000, "u1"),
+        call_body("acc_fu_legacy", "c5", "2026-02-13T09:00:00Z", 840, "u1"),
+        call_body("acc_fu_none", "c6", "2026-02-14T09:00:00Z", 1200, "u9"),
+    ):
+        accepted(world, body)
+    world.run("FairUseRollupFunction", {"as_of": "2026-03-01T02:00:00Z"})
+
+
+def test_the_fair_use_figures_of_a_month(world: World) -> None:
+    given_a_month_of_telephone_support(world)
+
+    report_run(world, FEBRUARY_RUN)
+
+    expected = february()
+    expected["fair_use"] = {
+        "accounts": 4,
+        "by_terms": {"fair_use": 2, "legacy_terms": 1, "not_entitled": 1},
+        "by_status": {"within": 1, "over_allowance": 1, "review": 1},
+        "accounts_over_pooled_allowance": 1,
+        "calls": 5,
+        "minutes": "135.02",  # 3,661 + 600 + 3,000 + 840 = 8,101 s
+        "long_calls": 3,
+        "users_over_allowance": 2,
+        "users_in_review": 1,
+        "training_offered": {"users": 1, "hours": 1, "by_currency": {"GBP": tally(1, "60.00", "12.00", "72.00")}},
+        "not_entitled_calls": 1,
+    }
+    # the rollup's notices and the director's list are dated 1 March: they count in March's report
+    assert report_summary(world, "2026-02") == expected
+    columns = ("account_id", "terms", "account_status", "paying_users", "pooled_allowance_minutes", "user_id")
+    columns += ("entitled", "calls", "minutes", "long_calls", "level", "training_hours", "currency")
+    columns += ("training_net", "training_vat", "training_gross")
+    assert [tuple(r[c] for c in columns) for r in report_rows(world, "2026-02", "fair_use.csv")] == [
+        ("acc_fu_legacy", "legacy_terms", "within", "1", "45", "u1", "yes", "1", "14.00", "0", "within",
+         "", "", "", "", ""),
+        ("acc_fu_none", "not_entitled", "", "0", "0", "u9", "no", "1", "20.00", "1", "", "", "", "", "", ""),
+        ("acc_fu_over", "fair_use", "over_allowance", "1", "45", "u1", "yes", "1", "50.00", "1", "over_allowance",
+         "", "", "", "", ""),
+        ("acc_fu_review", "fair_use", "review", "2", "90", "u1", "yes", "2", "61.02", "2", "review",
+         "1", "GBP", "60.00", "12.00", "72.00"),
+        ("acc_fu_review", "fair_use", "review", "2", "90", "u2", "yes", "1", "10.00", "0", "within",
+         "", "", "", "", ""),
+    ]  # fmt: skip
+    # And March's report counts the notices the rollup sent on 1 March
+    report_run(world, {"as_of": "2026-04-01T04:00:00Z"})
+    assert report_summary(world, "2026-03")["notices"]["by_kind"] == {
+        "fair_use.over_allowance": 1,
+        "fair_use.review": 1,
+        "fair_use.review_list": 1,
+    }
+
+
+# ------------------------------------------------------------------------------------------------ runs
+
+
+def dynamodb_calls(action: Callable[[], object]) -> Counter[str]:
+    calls: Counter[str] = Counter()
+
+    def count(model: object, **_: object) -> None:
+        calls[model.name] += 1  # type: ignore[attr-defined]
+
+    client = aws.client("dynamodb")  # the functions' shared client
+    client.meta.events.register("before-call.dynamodb", count)
+    try:
+        action()
+    finally:
+        client.meta.events.unregister("before-call.dynamodb", count)
+    return calls
+
+
+def test_a_rerun_rewrites_the_same_bytes_and_nothing_is_scanned(world: World) -> None:
+    given_a_month_of_excess_profiles(world)
+    given_a_month_of_contact_overruns(world)
+    # Quiet accounts add nothing to the month's reads
+    for n in range(12):
+        accepted(world, upsert_body(f"acc_quiet_{n}"))
+
+    # When February is reported, then reported again (a backfill of the month)
+    first_calls = dynamodb_calls(lambda: report_run(world, FEBRUARY_RUN))
+    first = report_files(world, "2026-02")
+    again_calls = dynamodb_calls(lambda: report_run(world, {"month": "2026-02"}))
+
+    # Then the report is byte for byte the same (no time of the run in it)
+    assert report_files(world, "2026-02") == first
+    assert b"2026-03-01T04" not in b"".join(first.values())
+    # And a month costs one Query per shard of ReportIndex and one BatchGetItem per shard with episodes; no Scan
+    markers_per_shard = Counter(_shard_of(a) for a in ("acc_reduce", "acc_packs", "acc_upgrade", "acc_fee", "acc_paid"))
+    assert first_calls == again_calls == Counter({"Query": 16, "BatchGetItem": len(markers_per_shard)})
+
+
+def _shard_of(account_id: str) -> str:
+    from overage.domain.account import billing_shard
+
+    return billing_shard(account_id)
+
+
+def test_previous_months_summaries_feed_the_charts_and_a_missing_month_is_a_gap(world: World) -> None:
+    # Given January's report and an unusable summary for December (another format)
+    given_a_month_of_contact_overruns(world)
+    report_run(world, {"month": "2026-01"})
+    s3 = boto3.client("s3", region_name=REGION)
+    bucket = world.template.physical_id("ReportBucket")
+    december = copy.deepcopy(february()) | {"month": "2025-12", "format": 99}
+    s3.put_object(Bucket=bucket, Key="reports/2025-12/summary.json", Body=json.dumps(december).encode())
+
+    # When February is reported
+    report_run(world, FEBRUARY_RUN)
+
+    # Then its page shows January's figures from January's report, and December as a month without a report
+    page = report_files(world, "2026-02")["index.html"].decode()
+    overruns_row = page.split('<th scope="row">Overrun invoices</th>', 1)[1].split("</tr>", 1)[0]
+    assert overruns_row.count('<td class="num">—</td>') == 10  # Mar 2025 … Dec 2025
+    assert overruns_row.endswith('<td class="num">1</td><td class="num">2</td>')  # Jan 2026, Feb 2026
+    assert "Jan 2026 · Overrun invoices: 1" in page and "Dec 2025: no report" in page
+
+
+def test_which_month_a_run_reports(world: World) -> None:
+    scheduled = json.loads((EVENTS / "usage_report__scheduled.json").read_text())
+    backfill = json.loads((EVENTS / "usage_report__month.json").read_text())
+    assert world.invoke("UsageReportFunction", scheduled)["month"] == "2026-02"  # EventBridge time 1 Mar 04:00
+    assert world.invoke("UsageReportFunction", backfill)["month"] == "2026-02"
+    assert world.invoke("UsageReportFunction", {"as_of": "2026-01-01T04:00:00Z"})["month"] == "2025-12"
+    with pytest.raises(InvalidRequest):
+        world.invoke("UsageReportFunction", {"month": "2026-13"})
+    with pytest.raises(InvalidRequest):  # March has not ended on 1 March
+        world.invoke("UsageReportFunction", {"month": "2026-03", "as_of": "2026-03-01T04:00:00Z"})
+
+
+def test_a_month_with_nothing_in_it_is_reported_as_zeros(world: World) -> None:
+    report_run(world, FEBRUARY_RUN)
+    assert report_summary(world, "2026-02") == february()
+    page = report_files(world, "2026-02")["index.html"].decode()
+    assert page.count('<svg class="chart"') == 5 and 'class="bar"' not in page
+    assert "nothing to show in these months" in page

@@ -1,0 +1,79 @@
+"""Crash at every call of a grace-expiry run (spec §1, §3.2): the k-th DynamoDB / SES / EventBridge / SQS call fails,
+refused or applied with its reply lost; the run is retried as AWS retries it and the next run redelivers what a dead
+sender left; the episodes, fee invoices, restrictions and notices end as after a clean run, and no customer hears
+anything twice beyond the outbox's documented window.
+
+The fixture, through the real webhook and the daily runs of 8 and 19 February: four accounts over their profile limit,
+each due on 5 March 2026 for a different step: a fee unpaid past its deadline (overdue, restricted, the CRM told to
+block new profiles), a reminder three days before a deadline, a grace period that just ended, and one in GBP (VAT).
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.reliability.harness import crash_at_every_call, quiet_functions
+from tests.support import World, grace_run, moto_world, profiles_body, upsert_body
+
+AS_OF = "2026-03-05T00:05:00Z"
+MONTHLY = {"billing_cycle": "monthly", "started_on": "2026-01-20", "customer_since": "2026-01-20"}
+
+
+def given_four_episodes_due_on_5_march(world: World) -> None:
+    def send(body: dict) -> None:
+        status, answer = world.webhook(body)
+        assert status == 202, answer
+
+    # 215 profiles (limit 200) since 25 January: fee invoiced 8 February (due the 22nd), reminded on the 19th, unpaid
+    send(upsert_body("acc_overdue", **MONTHLY))
+    send(profiles_body("acc_overdue", "2026-01-25T00:00:00Z", 215))
+    # 220 since 5 February: fee invoiced 19 February, due 5 March; the reminder is due on the 2nd
+    send(upsert_body("acc_reminder", **MONTHLY))
+    send(profiles_body("acc_reminder", "2026-02-05T00:00:00Z", 220))
+    # 230 since 15 February: grace ends 1 March
+    send(upsert_body("acc_fee", **MONTHLY))
+    send(profiles_body("acc_fee", "2026-02-15T00:00:00Z", 230))
+    # complete (limit 500), GBP: 520 since 10 February, grace ended 24 February
+    send(upsert_body("acc_gbp", package="complete", currency="GBP", **MONTHLY))
+    send(profiles_body("acc_gbp", "2026-02-10T00:00:00Z", 520))
+    grace_run(world, "2026-02-08T00:05:00Z")
+    grace_run(world, "2026-02-19T00:05:00Z")
+
+
+@pytest.mark.slow
+def test_a_grace_expiry_run_that_fails_at_any_call_ends_as_a_clean_run() -> None:
+    with moto_world({"LogLevel": "ERROR"}) as world, quiet_functions():
+        given_four_episodes_due_on_5_march(world)
+        report = crash_at_every_call(world, "GraceExpiryFunction", AS_OF)
+
+    # The clean run did what the spec says (so the faulted runs are compared with the right thing)
+    ledger, accounts = report.clean.items["LedgerTable"], report.clean.items["AccountsTable"]
+    fees = {key[0]: item for key, item in ledger.items() if key[1].startswith("INVOICE#")}
+    assert '"gross": "30.00"' in fees["acc_fee"]  # 30 profiles over × 1.00 USD
+    assert '"gross": "19.20"' in fees["acc_gbp"]  # 20 × 0.80 GBP = 16.00 + 20 % VAT
+    assert '"status": "overdue"' in fees["acc_overdue"]
+    assert '"restricted": true' in accounts[("acc_overdue", "ACCOUNT")]
+    episode_ids = re.compile(r"(?<=T000000Z)[0-9a-f]{6}")  # invoice numbers carry the episode id
+    assert sorted(episode_ids.sub("…", subject) for _, subject, _ in report.clean.emails) == [
+        "Account restricted: invoice OV-EXP-20260125T000000Z…-acc_overdue is overdue",
+        "Reminder: invoice OV-EXP-20260205T000000Z…-acc_reminder (20.00 USD) is due on 2026-03-05",
+        "Your invoice OV-EXP-20260210T000000Z…-acc_gbp: 19.20 GBP for excess profiles",
+        "Your invoice OV-EXP-20260215T000000Z…-acc_fee: 30.00 USD for excess profiles",
+    ]
+
+    # And every kind of write was made to fail, refused and with its reply lost
+    writes = report.kinds(writes=True)
+    assert {kind.split("(")[0] for kind in writes} >= {
+        "sqs.SendMessageBatch",
+        "dynamodb.TransactWriteItems",
+        "sesv2.SendEmail",
+        "eventbridge.PutEvents",
+        "dynamodb.UpdateItem",
+    }
+    assert {(f.call.kind, f.mode) for f in report.plan if f.call.write} == {
+        (kind, mode) for kind in writes for mode in ("refused", "lost")
+    }
+    # And whichever call failed, the run ended as the clean one did
+    assert report.problems == [], "\n".join(report.problems)
