@@ -133,7 +133,7 @@ def test_any_arrival_order_of_the_same_events_ends_in_the_same_state() -> None:
         settings_ = Settings.from_env(env)
         examples = iter(range(10_000))
 
-        @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+        @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
         @given(histories())
         def arrival_order_does_not_matter(history: tuple[list[Event], list[int], list[int]]) -> None:
             events, arrival, again = history

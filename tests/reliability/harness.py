@@ -3,10 +3,12 @@ compare what it left behind with a clean run's.
 
 ``Faults`` hooks botocore's ``before-call`` / ``after-call`` events of the clients the functions share through
 ``overage.aws.client(...)`` (the cached clients of a warm Lambda container). It numbers every DynamoDB, SES,
-EventBridge and SQS call the functions make and, when armed, makes call ``k`` fail in one of two ways:
+EventBridge, SQS and S3 call the functions make and, when armed, makes call ``k`` fail in one of two ways:
 
 - ``refused``: the request never reaches the service (a 500 from DynamoDB, a throttled SES...): nothing was applied;
-- ``lost``: the service applied the request and the reply was lost (a read timeout): the caller cannot tell.
+- ``lost``: the service applied the request and the reply was lost (a read timeout): the caller cannot tell;
+- ``conflict`` (transactions only): DynamoDB cancels the transaction because another one was writing the same item
+  (``TransactionCanceledException``, reason ``TransactionConflict``), which moto never does on its own.
 
 ``run_like_aws`` plays what AWS does around a failure: the scheduled invocation is retried (EventInvokeConfig
 MaximumRetryAttempts, then the schedule's RetryPolicy) and a queue message whose batch item failed is delivered again
@@ -48,17 +50,13 @@ WRITES = frozenset(
         "PutObject",
     }
 )
-MODES = ("refused", "lost")
-# Attributes that record when something happened on the operational clock (a claim, a send), not what happened.
-OPERATIONAL = frozenset({"claimed_at", "sent_at", "emailed_at", "ses_message_id", "expires_at"})
+MODES = ("refused", "lost", "conflict")
+# Attributes that record when something happened on the operational clock (a claim, a send, a TTL), not what.
+OPERATIONAL = frozenset({"claimed_at", "sent_at", "ses_message_id", "expires_at"})
 TABLES = ("AccountsTable", "LedgerTable", "CallsTable")
 SCHEDULE_ATTEMPTS = 4  # the first invocation, Lambda's two async retries, one retry of the schedule
-# OVERAGE_CRASH_EVERY_CALL=1 fails every call of each run instead of the first and last of each kind (see fault_plan).
+# OVERAGE_CRASH_EVERY_CALL=1 fails every call of each run instead of the first call of each kind (see fault_plan).
 EVERY_CALL = os.environ.get("OVERAGE_CRASH_EVERY_CALL") == "1"
-
-
-class InjectedFault(Exception):
-    """Marks the injected failures in tracebacks (never raised itself)."""
 
 
 @dataclass(frozen=True)
@@ -127,10 +125,13 @@ def _s3_target(url: str) -> str:
 
 
 def _sk_kind(spec: dict[str, Any]) -> str:
+    """The kind of item a request names: ``INVOICE``, ``NOTICE``, ``MONTH#*`` (a month marker of any account)..."""
     key = spec.get("Key") or spec.get("Item") or {}
     sk = (key.get("sk") or {}).get("S", "")
     pk = (key.get("pk") or {}).get("S", "")
     head = sk.split("#", 1)[0] if "#" in sk else sk
+    if not head.isupper():
+        head = "*"  # an account id
     if pk.split("#", 1)[0].isupper() and "#" in pk:  # calls-table items are named by their pk prefix
         return pk.split("#", 1)[0] + "#" + head
     return head
@@ -167,6 +168,15 @@ class Faults:
             self.fired = call
             raise ClientError(
                 {"Error": {"Code": "InternalServerError", "Message": f"injected: {call} refused"}},
+                operation,
+            )
+        if call.n == self.fail_at and self.mode == "conflict":
+            self.fired = call
+            raise ClientError(
+                {
+                    "Error": {"Code": "TransactionCanceledException", "Message": f"injected: {call} cancelled"},
+                    "CancellationReasons": [{"Code": "TransactionConflict"}],
+                },
                 operation,
             )
 
@@ -409,19 +419,27 @@ class Fault:
 def fault_plan(calls: list[Call], *, every_call: bool) -> list[Fault]:
     """Which calls to make fail, and how.
 
-    ``every_call``: every call of the clean run; writes both refused and lost, reads refused (a lost read is a
-    refused one: nothing was applied). Otherwise the first and the last call of each kind (operation and what it
-    is about: ``Call.kind``), which covers every kind of write at both ends of the run.
+    Writes fail both refused and lost, reads refused (a lost read is a refused one: nothing was applied),
+    transactions also cancelled by a conflict.
+    ``every_call``: every call of the clean run. Otherwise the first call of each kind (``Call.kind``: the operation
+    and what it is about, e.g. which items a transaction writes), which covers every kind of write the run makes;
+    the calls of a kind run the same code for another account, message or notice.
     """
     chosen: list[Call] = []
     if every_call:
         chosen = list(calls)
     else:
-        by_kind: dict[str, list[Call]] = {}
+        first: dict[str, Call] = {}
         for call in calls:
-            by_kind.setdefault(call.kind, []).append(call)
-        chosen = sorted({c for group in by_kind.values() for c in (group[0], group[-1])}, key=lambda c: c.n)
-    return [Fault(call, mode) for call in chosen for mode in MODES if call.write or mode == "refused"]
+            first.setdefault(call.kind, call)
+        chosen = sorted(first.values(), key=lambda c: c.n)
+    return [Fault(call, mode) for call in chosen for mode in MODES if applies(mode, call)]
+
+
+def applies(mode: str, call: Call) -> bool:
+    if mode == "conflict":
+        return call.operation == "TransactWriteItems"
+    return call.write or mode == "refused"
 
 
 def repeats_allowed(calls: list[Call], fault: Fault) -> tuple[int, int]:
@@ -476,6 +494,13 @@ class CrashReport:
     def planned_kinds(self) -> set[str]:
         return {fault.call.kind for fault in self.plan}
 
+    def uncovered(self) -> list[tuple[str, str]]:
+        """(kind, mode) of every write kind of the run that no planned fault tried, in each mode that applies."""
+        planned = {(fault.call.kind, fault.mode) for fault in self.plan}
+        first = {call.kind: call for call in reversed(self.calls)}
+        wanted = {(kind, mode) for kind, call in first.items() if call.write for mode in MODES if applies(mode, call)}
+        return sorted(wanted - planned)
+
 
 def crash_at_every_call(world: World, logical_id: str, as_of: str, *, every_call: bool = EVERY_CALL) -> CrashReport:
     """From the fixture ``world`` holds: the clean run of the scheduled job, then one run per planned fault from the
@@ -500,3 +525,28 @@ def crash_at_every_call(world: World, logical_id: str, as_of: str, *, every_call
             continue
         problems += compare(clean, outcome, calls, fault)
     return CrashReport(clean, calls, plan, problems)
+
+
+@contextmanager
+def served_world(log_level: str = "ERROR") -> Iterator[World]:
+    """A World whose functions talk to a moto server, as ``overage local up`` serves it, started in this process so
+    its backends can be read. moto's backends are per process: they are reset first, so nothing an earlier test
+    left (in a server or in-process mock) is seen."""
+    import urllib.request
+
+    from overage.local.server import start_local_stack
+    from overage.local.template import LocalTemplate
+
+    from tests.support import ROOT, reset_caches
+
+    template = LocalTemplate.from_file(ROOT / "template.yaml", parameter_overrides={"LogLevel": log_level})
+    reset_caches()
+    server, endpoint_url = start_local_stack(0, None)
+    try:
+        reset = urllib.request.Request(f"{endpoint_url}/moto-api/reset", method="POST")
+        urllib.request.urlopen(reset, timeout=30).close()
+        template.create_resources(endpoint_url=endpoint_url)
+        yield World(template, endpoint_url)
+    finally:
+        server.stop()
+        reset_caches()

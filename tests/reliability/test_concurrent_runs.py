@@ -22,14 +22,13 @@ from typing import Any
 
 import boto3
 import pytest
-from overage.local.server import start_local_stack
-from overage.local.template import LocalTemplate
 
+from tests.reliability import harness
 from tests.reliability.harness import Tables, messages_left, queue_urls, redeliver_after_lease, sent_emails
 from tests.reliability.test_crash_fair_use_rollup import given_february_calls_and_a_late_january_one
 from tests.reliability.test_crash_grace_expiry import given_four_episodes_due_on_5_march
 from tests.reliability.test_crash_renewal_billing import given_five_billing_dates_on_10_march
-from tests.support import ROOT, World, reset_caches
+from tests.support import ROOT, World
 
 OVERAGE = [sys.executable, "-m", "overage.local.cli"]
 RUNS = 4
@@ -45,15 +44,8 @@ JOBS: list[tuple[str, str, Fixture, int]] = [
 
 @pytest.fixture
 def served_world() -> Iterator[World]:
-    """A World whose functions talk to a fresh moto server (in this process, so its backends can be read)."""
-    template = LocalTemplate.from_file(ROOT / "template.yaml", parameter_overrides={"LogLevel": "ERROR"})
-    reset_caches()
-    server, endpoint_url = start_local_stack(0, template)
-    try:
-        yield World(template, endpoint_url)
-    finally:
-        server.stop()
-        reset_caches()
+    with harness.served_world() as world:
+        yield world
 
 
 def run_at_once(world: World, logical_id: str, as_of: str, tmp_path: Path) -> list[subprocess.CompletedProcess[str]]:

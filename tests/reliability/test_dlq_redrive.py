@@ -19,25 +19,19 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 from overage.local import cli, dlq
-from overage.local.server import start_local_stack
 from overage.local.template import LocalTemplate
 
+from tests.reliability import harness
 from tests.reliability.harness import Tables, messages_left, queue_urls, sent_emails
-from tests.support import REGION, ROOT, World, reset_caches, upsert_body
+from tests.support import REGION, ROOT, World, upsert_body
 
 TEMPLATE = ROOT / "template.yaml"
 
 
 @pytest.fixture
 def served_world() -> Iterator[World]:
-    template = LocalTemplate.from_file(TEMPLATE, parameter_overrides={"LogLevel": "ERROR"})
-    reset_caches()
-    server, endpoint_url = start_local_stack(0, template)
-    try:
-        yield World(template, endpoint_url)
-    finally:
-        server.stop()
-        reset_caches()
+    with harness.served_world() as world:
+        yield world
 
 
 def invocation_record(template: LocalTemplate, logical_id: str, event: dict[str, Any]) -> str:
@@ -77,8 +71,7 @@ def scheduled_event(time: str) -> dict[str, Any]:
 def given_three_dead_letters(world: World) -> None:
     urls = queue_urls(world)
     template = world.template
-    # a monthly account due on 10 March whose billing message failed five times
-    assert world.webhook(upsert_body("acc_dl", billing_cycle="monthly", started_on="2026-02-10"))[0] == 202
+    # a monthly account due on 10 March (see given_an_account_due) whose billing message failed five times
     billing = json.dumps({"account_id": "acc_dl", "as_of": "2026-03-10T00:15:00+00:00"})
     world.sqs.send_message(QueueUrl=urls["BillingDeadLetterQueue"], MessageBody=billing)
     # a renewal run of 11 March that failed after Lambda's retries (its event is the record's requestPayload)
@@ -94,6 +87,10 @@ def given_three_dead_letters(world: World) -> None:
             "ERROR_CODE": {"DataType": "String", "StringValue": "SDK_CLIENT_ERROR"},
         },
     )
+
+
+def given_an_account_due_on_10_march(world: World) -> None:
+    assert world.webhook(upsert_body("acc_dl", billing_cycle="monthly", started_on="2026-02-10"))[0] == 202
 
 
 def redrive(world: World, *extra: str) -> int:
@@ -113,6 +110,7 @@ def test_a_redrive_puts_every_dead_letter_back_to_work_and_a_second_one_changes_
     served_world: World, capsys: pytest.CaptureFixture[str]
 ) -> None:
     world = served_world
+    given_an_account_due_on_10_march(world)
     given_three_dead_letters(world)
     urls = queue_urls(world)
     capsys.readouterr()  # what the webhook printed (its metrics)
