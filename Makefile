@@ -28,7 +28,7 @@ export POWERTOOLS_SERVICE_NAME ?= overage
 
 help:
 	@echo "make demo      replay a month of CRM events through every function (embedded moto) and print the results"
-	@echo "make test      lint + template validation + the whole pytest suite"
+	@echo "make test      lint + template validation + security scans + the whole pytest suite"
 	@echo "make lint      ruff (lint + format check) and mypy"
 	@echo "make validate  cfn-lint and sam validate --lint on template.yaml"
 	@echo "make security  checkov on template.yaml (skips justified in it) and bandit on the code"
