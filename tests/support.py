@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import boto3
 from overage import aws
@@ -159,10 +160,11 @@ class World:
         return sorted(self.ledger(account_id, "INVOICE#"), key=lambda r: r["period_start"])
 
     def notices(self, account_id: str) -> list[dict[str, Any]]:
-        records = sorted(self.ledger(account_id, "NOTICE#"), key=lambda r: r["created_at"])
-        for record in records:
-            record["detail"] = json.loads(record["detail"])
-        return records
+        """The account's notices as GET /accounts/{id}/notices lists them: rendered from the stored records (which
+        hold the email's parts, not its text), with their delivery state, oldest first."""
+        from overage.store.ledger import LedgerStore
+
+        return LedgerStore(self.ledger_table, self.ddb).notices(account_id)
 
     def emails(self) -> list[Any]:
         """Messages SES accepted (moto's record: source, destinations, subject, body)."""
@@ -219,10 +221,19 @@ def profiles_body(account_id: str, occurred_at: str, count: int) -> dict[str, An
 
 
 @contextmanager
-def moto_world(parameter_overrides: dict[str, str] | None = None) -> Iterator[World]:
-    from moto import mock_aws
+def records_one_after_another(world: World) -> Iterator[None]:
+    """The SQS-triggered functions with BATCH_WORKERS=1: the records of a batch one after another, so a run makes
+    the same calls in the same order every time (the crash harness numbers them; the bench times each call)."""
+    variables = world.template.data["Globals"]["Function"]["Environment"]["Variables"]
+    with mock.patch.dict(variables, {"BATCH_WORKERS": "1"}):
+        yield
 
-    with mock_aws():
+
+@contextmanager
+def moto_world(parameter_overrides: dict[str, str] | None = None) -> Iterator[World]:
+    from overage.local.server import serialized_mock_aws
+
+    with serialized_mock_aws():  # the SQS functions handle records on threads; moto answers one at a time
         reset_caches()
         template = LocalTemplate.from_file(ROOT / "template.yaml", parameter_overrides=parameter_overrides)
         create_resources(template, None, None)

@@ -5,12 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from overage import aws, fair_use, wiring
 from overage.catalog_source import current_catalog
 from overage.config import Settings
-from overage.observability import correlate, logger, metrics, tracer
+from overage.observability import correlate, count, logger, metrics, tracer
 from overage.schedule import business_time
 from overage.sqs_batch import SqsRecord, process_batch
 
@@ -18,12 +17,10 @@ from overage.sqs_batch import SqsRecord, process_batch
 def _roll_up_record(record: SqsRecord) -> None:
     message = fair_use.RollupMessage.from_json(record["body"])
     settings = Settings.from_env()
-    logger.append_keys(account_id=message.account_id, month=str(message.month))
+    logger.thread_safe_append_keys(account_id=message.account_id, month=str(message.month))
     correlate("fair-use", message.as_of.isoformat())
     outcome = fair_use.service(settings, current_catalog(settings)).process(message, datetime.now(UTC))
-    metrics.add_metric(
-        name="FairUseRollups" if outcome == "rolled_up" else "FairUseUpToDate", unit=MetricUnit.Count, value=1
-    )
+    count("FairUseRollups" if outcome == "rolled_up" else "FairUseUpToDate")
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -31,7 +28,7 @@ def _roll_up_record(record: SqsRecord) -> None:
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if "Records" in event:
-        return process_batch(event, _roll_up_record)
+        return process_batch(event, _roll_up_record, workers=Settings.from_env().batch_workers)
     as_of = business_time(event)
     correlate("fair-use", as_of.isoformat())
     settings = Settings.from_env()
@@ -40,5 +37,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     result = fair_use.service(settings, current_catalog(settings)).dispatch(
         aws.client("sqs"), settings.fair_use_queue_url, as_of, now
     )
-    metrics.add_metric(name="FairUseAccountMonthsDue", unit=MetricUnit.Count, value=result["accounts_dispatched"])
+    count("FairUseAccountMonthsDue", result["accounts_dispatched"])
     return {"as_of": as_of.isoformat(), **result, "notices_redelivered": redelivered}

@@ -7,14 +7,13 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from overage import aws, wiring
 from overage.catalog_source import current_catalog
 from overage.config import Settings
 from overage.domain.instants import parse_instant
 from overage.grace_expiry import GraceExpiry, dispatch_due
-from overage.observability import correlate, logger, metrics, tracer
+from overage.observability import correlate, count, logger, metrics, tracer
 from overage.schedule import business_time
 from overage.sqs_batch import SqsRecord, process_batch
 from overage.store.excess_profiles import ExcessProfilesStore
@@ -23,7 +22,7 @@ from overage.store.excess_profiles import ExcessProfilesStore
 def _expire_record(record: SqsRecord) -> None:
     message = json.loads(record["body"])
     settings = Settings.from_env()
-    logger.append_keys(account_id=message["account_id"])
+    logger.thread_safe_append_keys(account_id=message["account_id"])
     correlate("grace-expiry", message["as_of"])
     grace = GraceExpiry(
         accounts=wiring.accounts(settings),
@@ -34,7 +33,7 @@ def _expire_record(record: SqsRecord) -> None:
     steps = grace.process_account(message["account_id"], parse_instant(message["as_of"]), datetime.now(UTC))
     for step in steps:
         for happening in step.happenings:
-            metrics.add_metric(name=f"ExcessProfiles_{happening.kind}", unit=MetricUnit.Count, value=1)
+            count(f"ExcessProfiles_{happening.kind}")
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -42,12 +41,12 @@ def _expire_record(record: SqsRecord) -> None:
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if "Records" in event:
-        return process_batch(event, _expire_record)
+        return process_batch(event, _expire_record, workers=Settings.from_env().batch_workers)
     as_of = business_time(event)
     correlate("grace-expiry", as_of.isoformat())
     settings = Settings.from_env()
     store = ExcessProfilesStore(wiring.accounts(settings), wiring.ledger(settings), current_catalog(settings))
     redelivered = wiring.outbox(settings).redeliver_stale(datetime.now(UTC))
     dispatched = dispatch_due(store, aws.client("sqs"), settings.grace_queue_url, as_of)
-    metrics.add_metric(name="GraceAccountsDue", unit=MetricUnit.Count, value=dispatched)
+    count("GraceAccountsDue", dispatched)
     return {"as_of": as_of.isoformat(), "accounts_dispatched": dispatched, "notices_redelivered": redelivered}

@@ -6,13 +6,12 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from overage import aws, wiring
 from overage.catalog_source import current_catalog
 from overage.config import Settings
 from overage.domain.instants import parse_instant
-from overage.observability import correlate, logger, metrics, tracer
+from overage.observability import correlate, count, logger, metrics, tracer
 from overage.renewal_hooks import billing_hooks, follow_up_runners
 from overage.renewals import RenewalBilling, dispatch_due
 from overage.schedule import business_time
@@ -23,7 +22,7 @@ def _bill_record(record: SqsRecord) -> None:
     message = json.loads(record["body"])
     settings = Settings.from_env()
     catalog = current_catalog(settings)
-    logger.append_keys(account_id=message["account_id"])
+    logger.thread_safe_append_keys(account_id=message["account_id"])
     correlate("renewal", message["as_of"])
     billing = RenewalBilling(
         accounts=wiring.accounts(settings),
@@ -35,7 +34,7 @@ def _bill_record(record: SqsRecord) -> None:
     )
     outcomes = billing.bill_account(message["account_id"], parse_instant(message["as_of"]), datetime.now(UTC))
     issued = sum(1 for outcome in outcomes if outcome.invoice is not None)
-    metrics.add_metric(name="InvoicesIssued", unit=MetricUnit.Count, value=issued)
+    count("InvoicesIssued", issued)
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -43,11 +42,11 @@ def _bill_record(record: SqsRecord) -> None:
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if "Records" in event:
-        return process_batch(event, _bill_record)
+        return process_batch(event, _bill_record, workers=Settings.from_env().batch_workers)
     as_of = business_time(event)
     correlate("renewal", as_of.isoformat())
     settings = Settings.from_env()
     redelivered = wiring.outbox(settings).redeliver_stale(datetime.now(UTC))
     dispatched = dispatch_due(wiring.accounts(settings), aws.client("sqs"), settings.billing_queue_url, as_of)
-    metrics.add_metric(name="AccountsDue", unit=MetricUnit.Count, value=dispatched)
+    count("AccountsDue", dispatched)
     return {"as_of": as_of.isoformat(), "accounts_dispatched": dispatched, "notices_redelivered": redelivered}

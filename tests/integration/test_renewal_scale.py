@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Callable
+from typing import Any
 
+import pytest
 from overage import aws
+from overage.renewals import RenewalBilling
 
 from tests.support import World, contacts_body, upsert_body
 
@@ -81,3 +85,33 @@ def test_a_backfilled_older_count_changes_nothing_the_billing_reads(world: World
     assert calls == Counter({"Query": 17, "GetItem": 1, "TransactWriteItems": 1, "UpdateItem": 1})
     [invoice] = world.invoices("acc_0000")
     assert invoice["lines"][-1]["code"] == "contact_overrun" and invoice["gross"] == "34.00"
+
+
+def test_the_ten_accounts_of_a_queue_batch_are_billed_at_once_and_each_exactly_once(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given ten accounts due on 10 Feb, in overrun
+    add_accounts(world, 0, 10, "2026-01-10")
+    for n in range(10):
+        world.webhook(contacts_body(f"acc_{n:04d}", "2026-02-01T00:00:00Z", 130))
+    # When the run bills them (the dispatcher's ten messages reach the function as one SQS batch), with every
+    # account's billing waiting until all ten have started
+    started = threading.Barrier(10, timeout=20)
+    threads: set[int] = set()
+    bill_account = RenewalBilling.bill_account
+
+    def bill_together(self: RenewalBilling, *args: Any, **kwargs: Any) -> Any:
+        threads.add(threading.get_ident())
+        started.wait()  # one after another, the first account would wait here alone and the barrier break
+        return bill_account(self, *args, **kwargs)
+
+    monkeypatch.setattr(RenewalBilling, "bill_account", bill_together)
+    world.renewal("2026-02-10T00:15:00Z")
+
+    # Then each was billed on its own thread, once: one invoice of 34.00 + VAT, one email each
+    assert len(threads) == 10
+    for n in range(10):
+        [invoice] = world.invoices(f"acc_{n:04d}")
+        assert (invoice["net"], invoice["status"]) == ("34.00", "open")
+        assert [notice["status"] for notice in world.notices(f"acc_{n:04d}")] == ["sent"]
+    assert len(world.emails()) == 10

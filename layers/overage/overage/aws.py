@@ -8,6 +8,9 @@ from functools import cache
 from typing import Any
 
 _lock = threading.Lock()
+# HTTP connections per client: the dispatchers keep 16 calls in flight and the SQS functions handle 10 records at
+# once on one shared client; boto3's default of 10 would make the extra threads open and drop connections.
+POOL = 20
 
 
 @cache
@@ -15,7 +18,9 @@ def _client(service: str, region: str | None, endpoint: str | None) -> Any:
     import boto3  # imported here so that a cold start only pays for it when a client is first needed
     from botocore.config import Config
 
-    config = Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=3, read_timeout=10)
+    config = Config(
+        retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=3, read_timeout=10, max_pool_connections=POOL
+    )
     return boto3.session.Session().client(service, region_name=region, config=config)
 
 

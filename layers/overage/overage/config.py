@@ -28,6 +28,8 @@ class Settings(BaseModel):
     report_bucket: str = Field(default="", alias="REPORT_BUCKET")  # monthly report (spec §3.6)
     report_queue_url: str = Field(default="", alias="REPORT_QUEUE_URL")
     idempotency_ttl_days: int = Field(default=30, alias="IDEMPOTENCY_TTL_DAYS", ge=1, le=365)
+    # SQS records of one batch handled at once (threads): the records wait on AWS, not on the CPU (issue 9).
+    batch_workers: int = Field(default=1, alias="BATCH_WORKERS", ge=1, le=10)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

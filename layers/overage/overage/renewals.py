@@ -32,7 +32,7 @@ from overage.store.dynamo import is_condition_failure, serialize, store_error
 from overage.store.ledger import LedgerStore
 
 SQS_BATCH = 10
-DISPATCH_THREADS = 8  # SendMessageBatch calls in flight at once (boto3 clients are thread-safe)
+DISPATCH_THREADS = 16  # SendMessageBatch calls in flight at once (boto3 clients are thread-safe; see aws.POOL)
 
 
 @dataclass

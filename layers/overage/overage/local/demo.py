@@ -125,7 +125,7 @@ def _load_scenarios() -> list[Any]:
 
 
 def run_demo(root: Path, out_dir: Path) -> int:
-    from moto import mock_aws
+    from overage.local.server import serialized_mock_aws
 
     scenarios = _load_scenarios()
     events = sorted(
@@ -133,7 +133,7 @@ def run_demo(root: Path, out_dir: Path) -> int:
         key=lambda e: (parse_instant(e["occurred_at"]), e["id"]),
     )
     template = LocalTemplate.from_file(root / "template.yaml", parameter_overrides={"LogLevel": "ERROR"})
-    with mock_aws(), _quiet():
+    with serialized_mock_aws(), _quiet():
         create_resources(template, None, None)
         world = DemoWorld(template)
         schedule = scheduled_functions(template)

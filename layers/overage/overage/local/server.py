@@ -14,7 +14,9 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
+from unittest import mock
 from urllib.parse import urlsplit
 
 from overage.local.template import (
@@ -70,6 +72,25 @@ def _wait_until_answering(endpoint_url: str, timeout: float = STARTUP_TIMEOUT_SE
         if time.monotonic() > deadline:
             raise EndpointUnreachable(endpoint_url)
         time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def serialized_mock_aws() -> Iterator[None]:
+    """moto in process (``mock_aws``), answering one request at a time, for the same reason as the server below:
+    the SQS-triggered functions handle a batch's records on threads, and moto's conditional writes are not atomic.
+    """
+    from moto import mock_aws
+    from moto.core.botocore_stubber import BotocoreStubber
+
+    lock = threading.RLock()
+    original = BotocoreStubber.process_request
+
+    def serialized(self: Any, request: Any) -> Any:
+        with lock:
+            return original(self, request)
+
+    with mock.patch.object(BotocoreStubber, "process_request", serialized), mock_aws():
+        yield
 
 
 def _serialized_server_class(base: Any) -> Any:

@@ -1,4 +1,9 @@
-"""A notice: one message to an account, rendered once, sent by email (SES) and as a bus event for the CRM."""
+"""A notice: one message to an account, rendered from its parts, sent by email (SES) and as a bus event for the CRM.
+
+A notice keeps the parts it is rendered from (paragraphs, the breakdown rows, the actions), not the rendered email:
+``text`` and ``html`` are computed from them, so what is stored stays small and the email is the same every time
+it is rendered (on sending, on redelivery, when the API lists it).
+"""
 
 from __future__ import annotations
 
@@ -11,15 +16,52 @@ from pydantic import BaseModel, ConfigDict
 class Notice(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    notice_id: str  # derived from its cause, so the same cause can never make a second notice
     account_id: str
     kind: str  # e.g. invoice.issued, profiles.exceeded; also the EventBridge detail-type
+    cause: str  # what it is about (an invoice id, an episode step...): one notice per kind and cause
     to: str
     subject: str
-    text: str
-    html: str
+    paragraphs: tuple[str, ...]  # what happened
+    breakdown: tuple[tuple[str, str], ...]  # the figures: (label, value) rows
+    actions: tuple[str, ...]  # what to do next
     detail: dict[str, Any]  # the bus event's detail: ids and figures, no personal data
     created_at: str  # business time (ISO-8601 UTC) of the cause
+
+    @property
+    def notice_id(self) -> str:
+        """Derived from its cause, so the same cause can never make a second notice."""
+        return notice_id(self.kind, self.account_id, self.cause)
+
+    @property
+    def text(self) -> str:
+        """The plain-text email: what happened, the figures, what to do next."""
+        width = max((len(label) for label, _ in self.breakdown), default=0)
+        text_parts = [*self.paragraphs]
+        if self.breakdown:
+            text_parts.append("\n".join(f"  {label.ljust(width)}  {value}" for label, value in self.breakdown))
+        if self.actions:
+            text_parts.append("What you can do:\n" + "\n".join(f"  - {action}" for action in self.actions))
+        text_parts.append(f"Reference: {self.account_id} / {self.cause}")
+        return "\n\n".join(text_parts) + "\n"
+
+    @property
+    def html(self) -> str:
+        """The HTML email, from the same parts as ``text``."""
+        rows = "".join(
+            f'<tr><th style="text-align:left;padding:2px 12px 2px 0">{escape(label)}</th>'
+            f'<td style="text-align:right">{escape(value)}</td></tr>'
+            for label, value in self.breakdown
+        )
+        html_parts = [f'<h1 style="font-size:18px">{escape(self.subject)}</h1>']
+        html_parts += [f"<p>{escape(p)}</p>" for p in self.paragraphs]
+        if rows:
+            html_parts.append(f"<table>{rows}</table>")
+        if self.actions:
+            html_parts.append(
+                "<p>What you can do:</p><ul>" + "".join(f"<li>{escape(a)}</li>" for a in self.actions) + "</ul>"
+            )
+        html_parts.append(f'<p style="color:#666">Reference: {escape(self.account_id)} / {escape(self.cause)}</p>')
+        return '<!doctype html><html><body style="font-family:sans-serif">' + "".join(html_parts) + "</body></html>"
 
 
 def notice_id(kind: str, account_id: str, cause: str) -> str:
@@ -39,37 +81,16 @@ def render(
     detail: dict[str, Any],
     created_at: str,
 ) -> Notice:
-    """Plain text and HTML from the same parts: what happened, the figures, what to do next."""
-    width = max((len(label) for label, _ in breakdown), default=0)
-    text_parts = [*paragraphs]
-    if breakdown:
-        text_parts.append("\n".join(f"  {label.ljust(width)}  {value}" for label, value in breakdown))
-    if actions:
-        text_parts.append("What you can do:\n" + "\n".join(f"  - {action}" for action in actions))
-    text_parts.append(f"Reference: {account_id} / {cause}")
-    text = "\n\n".join(text_parts) + "\n"
-
-    rows = "".join(
-        f'<tr><th style="text-align:left;padding:2px 12px 2px 0">{escape(label)}</th>'
-        f'<td style="text-align:right">{escape(value)}</td></tr>'
-        for label, value in breakdown
-    )
-    html_parts = [f'<h1 style="font-size:18px">{escape(subject)}</h1>']
-    html_parts += [f"<p>{escape(p)}</p>" for p in paragraphs]
-    if rows:
-        html_parts.append(f"<table>{rows}</table>")
-    if actions:
-        html_parts.append("<p>What you can do:</p><ul>" + "".join(f"<li>{escape(a)}</li>" for a in actions) + "</ul>")
-    html_parts.append(f'<p style="color:#666">Reference: {escape(account_id)} / {escape(cause)}</p>')
-    html = '<!doctype html><html><body style="font-family:sans-serif">' + "".join(html_parts) + "</body></html>"
+    """A notice from its parts; its plain text and HTML are rendered from them (``Notice.text``, ``Notice.html``)."""
     return Notice(
-        notice_id=notice_id(kind, account_id, cause),
         account_id=account_id,
         kind=kind,
+        cause=cause,
         to=to,
         subject=subject,
-        text=text,
-        html=html,
+        paragraphs=tuple(paragraphs),
+        breakdown=tuple((label, value) for label, value in breakdown),
+        actions=tuple(actions),
         detail=detail,
         created_at=created_at,
     )

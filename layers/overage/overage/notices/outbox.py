@@ -30,7 +30,7 @@ from overage.domain.instants import parse_instant, to_key
 from overage.notices.model import Notice
 from overage.observability import logger
 from overage.store.dynamo import from_item, is_condition_failure, query_all, store_error, to_item
-from overage.store.ledger import NOTICE
+from overage.store.ledger import NOTICE, notice_from_record, notice_record
 from overage.store.report_index import REPORT_KEY, report_key_at
 
 LEASE = timedelta(minutes=15)
@@ -59,14 +59,11 @@ class NoticeOutbox:
     # ------------------------------------------------------------------ staging
     def stage(self, notice: Notice, claimed_at: datetime) -> dict[str, Any]:
         """A TransactWriteItems entry creating the notice, claimed by the caller (cancels if it exists)."""
-        record = notice.model_dump(mode="json") | {
-            "pk": notice.account_id,
-            "sk": NOTICE + notice.notice_id,
-            "record_type": "notice",
+        # The parts the email is rendered from, not the email itself (store/ledger.py: notice_record).
+        record = notice_record(notice) | {
             "status": "sending",
             "outbox_state": PENDING,
             "claimed_at": to_key(claimed_at),
-            "detail": json.dumps(notice.detail, sort_keys=True, default=str),
             # The monthly report counts the notices of its month through ReportIndex (month of the business time).
             REPORT_KEY: report_key_at(_business_time(notice, claimed_at), notice.account_id),
         }
@@ -179,7 +176,7 @@ class NoticeOutbox:
                         ":old": {"S": record["claimed_at"]},
                         ":sending": {"S": "sending"},
                     },
-                    ReturnValues="ALL_NEW",  # the record itself, not the index's possibly older copy
+                    ReturnValues="ALL_NEW",  # the record itself: the index holds only its keys
                 )
             except ClientError as error:
                 if is_condition_failure(error):
@@ -196,10 +193,3 @@ def _business_time(notice: Notice, claimed_at: datetime) -> datetime:
         return parse_instant(notice.created_at)
     except (TypeError, ValueError):
         return claimed_at
-
-
-def notice_from_record(record: dict[str, Any]) -> Notice:
-    fields = {k: v for k, v in record.items() if k in Notice.model_fields}
-    if isinstance(fields.get("detail"), str):
-        fields["detail"] = json.loads(fields["detail"])
-    return Notice.model_validate(fields)

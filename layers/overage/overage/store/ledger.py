@@ -2,21 +2,31 @@
 
 Keys: ``pk`` = account id; ``sk`` = ``INVOICE#<invoice id>``, ``NOTICE#<notice id>``, ... Money is stored as strings
 ("10.00") so amounts come back exactly as issued. Records are written with conditions, never overwritten blindly.
+
+A notice record is kept small (every renewal writes one in a transaction, 2 WRU per KB): it holds what the report
+reads (``kind``, ``created_at``, ``detail`` as compact JSON) and, in one compressed attribute ``message``, what the
+email is rendered from, never the rendered text and HTML. Its id and account come from its keys.
 """
 
 from __future__ import annotations
 
 import json
+import zlib
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from overage.domain.invoice import Invoice
+from overage.notices.model import Notice, notice_id
 from overage.store.dynamo import from_item, query_all, store_error, to_item
 from overage.store.report_index import REPORT_KEY, report_key_at
 
 INVOICE = "INVOICE#"
 NOTICE = "NOTICE#"
+MESSAGE = "message"  # zlib of the JSON list [to, subject, paragraphs, breakdown, actions]
+# What GET /accounts/{id}/notices lists of a notice, then its delivery state (status, claimed_at, sent_at...).
+NOTICE_FIELDS = ("notice_id", "account_id", "kind", "to", "subject", "text", "html", "detail", "created_at")
+NOT_LISTED = ("pk", "sk", "outbox_state", REPORT_KEY, MESSAGE)
 
 
 def invoice_record(invoice: Invoice) -> dict[str, Any]:
@@ -30,6 +40,53 @@ def invoice_record(invoice: Invoice) -> dict[str, Any]:
 def invoice_from_record(record: dict[str, Any]) -> Invoice:
     fields = {k: v for k, v in record.items() if k in Invoice.model_fields}
     return Invoice.model_validate(fields)
+
+
+def notice_record(notice: Notice) -> dict[str, Any]:
+    """The notice's own attributes as stored (the outbox adds its delivery state and the report key)."""
+    message = [notice.to, notice.subject, notice.paragraphs, notice.breakdown, notice.actions]
+    return {
+        "pk": notice.account_id,
+        "sk": NOTICE + notice.notice_id,
+        "record_type": "notice",
+        "kind": notice.kind,
+        "created_at": notice.created_at,
+        "detail": json.dumps(notice.detail, sort_keys=True, separators=(",", ":"), default=str),
+        MESSAGE: zlib.compress(json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode(), 9),
+    }
+
+
+def notice_from_record(record: dict[str, Any]) -> Notice:
+    """The notice a stored record was written from (``notice_record``): the same parts, so the same email."""
+    account_id, kind = str(record["pk"]), str(record["kind"])
+    prefix = NOTICE + notice_id(kind, account_id, "")
+    sk = str(record["sk"])
+    if not sk.startswith(prefix):
+        raise ValueError(f"notice record {sk!r} is not a {kind} notice of {account_id}")
+    blob = record[MESSAGE]
+    to, subject, paragraphs, breakdown, actions = json.loads(
+        zlib.decompress(blob if isinstance(blob, bytes) else blob.value)  # boto3 reads binary as Binary
+    )
+    detail = record.get("detail")
+    return Notice(
+        account_id=account_id,
+        kind=kind,
+        cause=sk.removeprefix(prefix),
+        to=to,
+        subject=subject,
+        paragraphs=paragraphs,
+        breakdown=breakdown,
+        actions=actions,
+        detail=json.loads(detail) if isinstance(detail, str) else detail,
+        created_at=record["created_at"],
+    )
+
+
+def notice_listed(record: dict[str, Any]) -> dict[str, Any]:
+    """A notice as the API lists it: rendered (text and HTML, as emailed) with its delivery state."""
+    notice = notice_from_record(record)
+    state = {k: v for k, v in record.items() if k not in NOT_LISTED and k not in NOTICE_FIELDS}
+    return {name: getattr(notice, name) for name in NOTICE_FIELDS} | state
 
 
 class LedgerStore:
@@ -77,10 +134,6 @@ class LedgerStore:
         return sorted(invoices, key=lambda inv: (inv.issued_at, inv.invoice_id))
 
     def notices(self, account_id: str) -> list[dict[str, Any]]:
-        records = self._records(account_id, NOTICE)
-        for record in records:
-            for key in ("pk", "sk", "outbox_state", REPORT_KEY):
-                record.pop(key, None)
-            if isinstance(record.get("detail"), str):
-                record["detail"] = json.loads(record["detail"])
-        return sorted(records, key=lambda r: (r.get("created_at", ""), r.get("notice_id", "")))
+        """Every notice of the account, rendered as it was emailed, oldest first."""
+        notices = [notice_listed(record) for record in self._records(account_id, NOTICE)]
+        return sorted(notices, key=lambda n: (n["created_at"], n["notice_id"]))

@@ -1,0 +1,117 @@
+"""The email a customer receives is the one GET /accounts/{id}/notices lists, though the notice record stores only
+the parts it is rendered from (issue 9), also when a notice whose sender died is redelivered from the keys-only
+OutboxIndex."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+from overage import aws
+
+from tests.reliability.harness import redeliver_after_lease
+from tests.support import World, contacts_body, upsert_body
+
+SUBJECT = "Your invoice OV-REN-20260210-acc_1: 34.00 USD"
+FIRST_PARAGRAPH = "Invoice OV-REN-20260210-acc_1 for 2026-02-10 to 2026-03-10 has been issued: 34.00 USD.\n\n"
+REFERENCE = "Reference: acc_1 / inv_acc_1_renewal_2026-02-10\n"
+STORED = {"pk", "sk", "record_type", "kind", "created_at", "detail", "message", "report_key", "status", "claimed_at"}
+
+
+@pytest.fixture
+def sent_emails(world: World) -> Iterator[list[dict[str, Any]]]:
+    """Every SendEmail request the functions made, as they made it (moto keeps only the HTML body)."""
+    sent: list[dict[str, Any]] = []
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        sent.append(params)
+
+    events = aws.client("sesv2").meta.events
+    events.register("provide-client-params.sesv2.SendEmail", record, unique_id="test-notice-record")
+    yield sent
+    events.unregister("provide-client-params.sesv2.SendEmail", unique_id="test-notice-record")
+
+
+def given_an_overrun_billed_on_10_february(world: World) -> None:
+    assert world.webhook(upsert_body("acc_1", billing_cycle="monthly"))[0] == 202
+    assert world.webhook(contacts_body("acc_1", "2026-02-01T00:00:00Z", 130))[0] == 202
+
+
+def email_of(notice: dict[str, Any]) -> dict[str, Any]:
+    """The SendEmail request a listed notice stands for."""
+    return {
+        "FromEmailAddress": "billing@example.com",  # the template's SenderEmail default,
+        "Destination": {"ToAddresses": [notice["to"]]},
+        "Content": {
+            "Simple": {
+                "Subject": {"Data": notice["subject"], "Charset": "UTF-8"},
+                "Body": {
+                    "Text": {"Data": notice["text"], "Charset": "UTF-8"},
+                    "Html": {"Data": notice["html"], "Charset": "UTF-8"},
+                },
+            }
+        },
+        "EmailTags": [{"Name": "notice_kind", "Value": "invoice_issued"}],
+    }
+
+
+def test_the_email_ses_received_is_the_notice_get_notices_lists(world: World, sent_emails: list[dict]) -> None:
+    given_an_overrun_billed_on_10_february(world)
+    world.renewal("2026-02-10T00:15:00Z")
+
+    status, listed = world.get("/accounts/acc_1/notices")
+    assert status == 200
+    [notice] = listed["notices"]
+    assert (notice["to"], notice["subject"], notice["status"]) == ("billing@acc_1.example", SUBJECT, "sent")
+    assert notice["text"].startswith(FIRST_PARAGRAPH) and notice["text"].endswith(REFERENCE)
+    assert sent_emails == [email_of(notice)]
+    [message] = world.emails()
+    assert (message.subject, message.body, message.destinations) == (
+        SUBJECT,
+        notice["html"],
+        {"ToAddresses": ["billing@acc_1.example"]},
+    )
+    assert notice["ses_message_id"] == message.id
+    # The record holds the parts, not the email
+    [record] = world.ledger("acc_1", "NOTICE#")
+    assert set(record) == STORED | {"sent_at", "ses_message_id"}
+
+
+def test_a_notice_whose_sender_died_is_redelivered_from_the_keys_only_index_with_the_same_email(
+    world: World, sent_emails: list[dict]
+) -> None:
+    given_an_overrun_billed_on_10_february(world)
+    refusals: list[str] = []
+
+    def refuse_once(**_: Any) -> None:
+        if not refusals:
+            refusals.append("SendEmail")
+            raise ClientError({"Error": {"Code": "InternalFailure", "Message": "injected"}}, "SendEmail")
+
+    events = aws.client("sesv2").meta.events
+    events.register("before-call.sesv2.SendEmail", refuse_once, unique_id="test-refuse-once")
+    try:
+        world.renewal("2026-02-10T00:15:00Z")
+    finally:
+        events.unregister("before-call.sesv2.SendEmail", unique_id="test-refuse-once")
+    assert (refusals, len(sent_emails), world.emails()) == (["SendEmail"], 1, [])
+    # The notice stayed claimed: OutboxIndex lists it, keys only
+    pending = world.ddb.query(
+        TableName=world.ledger_table,
+        IndexName="OutboxIndex",
+        KeyConditionExpression="outbox_state = :p",
+        ExpressionAttributeValues={":p": {"S": "pending"}},
+    )["Items"]
+    assert [sorted(item) for item in pending] == [["claimed_at", "outbox_state", "pk", "sk"]]
+    [record] = world.ledger("acc_1", "NOTICE#")
+    assert set(record) == STORED | {"outbox_state"}
+
+    assert redeliver_after_lease(world, "RenewalBillingFunction") == 1
+
+    [notice] = world.get("/accounts/acc_1/notices")[1]["notices"]
+    assert (notice["subject"], notice["status"]) == (SUBJECT, "sent")
+    assert sent_emails == [email_of(notice), email_of(notice)]  # refused, then redelivered: the same email
+    [message] = world.emails()
+    assert (message.subject, message.body) == (SUBJECT, notice["html"])
