@@ -14,8 +14,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from overage.fanout import THREADS as DISPATCH_THREADS
 from overage.local.template import LocalTemplate
-from overage.renewals import DISPATCH_THREADS
 
 from bench.calls import CallsResult, dynamo_size
 from bench.layer import ROOT

@@ -8,8 +8,8 @@ from functools import cache
 from typing import Any
 
 _lock = threading.Lock()
-# HTTP connections per client: the dispatchers keep 16 calls in flight and the SQS functions handle 10 records at
-# once on one shared client; boto3's default of 10 would make the extra threads open and drop connections.
+# HTTP connections per client: the dispatchers keep 16 calls in flight (fanout.THREADS) and the SQS functions handle
+# 10 records at once on one shared client; boto3's default of 10 would make the extra threads open and drop connections.
 POOL = 20
 
 

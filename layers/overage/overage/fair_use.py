@@ -11,6 +11,8 @@ when it has something new to say; the last message of a run sends the director's
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -34,6 +36,7 @@ from overage.domain.fair_use import (
 from overage.domain.fair_use import account_notice as account_notice_decision
 from overage.domain.instants import Month, parse_instant, previous_month, to_key
 from overage.errors import Conflict, InvalidRequest, StoreError
+from overage.fanout import fan_out, send_batch
 from overage.notices.fair_use import (
     account_notice,
     not_entitled_entry,
@@ -53,7 +56,6 @@ if TYPE_CHECKING:
     from overage.domain.crm_events import CallCompleted  # the webhook's model: not loaded by the scheduled functions
     from overage.ingest import IngestContext
 
-SQS_BATCH = 10
 LIST_CHUNK = 50  # entries per review-list email: one transaction lists them (TransactWriteItems takes 100)
 COMMIT_ATTEMPTS = 5
 LIST_ATTEMPTS = 100  # emails of up to LIST_CHUNK entries each, and retries after losing a race
@@ -185,33 +187,26 @@ class FairUseRollup:
         # With the months an earlier attempt of this run queued: their messages may all be processed by now (so they
         # are no longer pending), but that attempt died before marking them dispatched, and their list would never go.
         months: set[Month] = {month} | self.calls.run_months(run)
-        sent = 0
-        batch: list[tuple[str, Month]] = []
+        noted: set[Month] = set()
+        noting = threading.Lock()
 
-        def flush() -> None:
-            nonlocal sent
-            if not batch:
-                return
-            self.calls.note_run_months(run, {m for _, m in batch}, now)
-            for m in {m for _, m in batch}:
+        def send(batch: list[tuple[str, Month]]) -> int:
+            batch_months = {m for _, m in batch}
+            with noting:  # each month is noted once per attempt, before the first message that names it is queued
+                if batch_months - noted:
+                    self.calls.note_run_months(run, batch_months - noted, now)
+                    noted.update(batch_months)
+            for m in sorted(batch_months):
                 self.calls.expect(run, m, [a for a, am in batch if am == m], now)
-            entries = [
-                {"Id": str(n), "MessageBody": RollupMessage(account_id, m, run, as_of).to_json()}
-                for n, (account_id, m) in enumerate(batch)
-            ]
-            response = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
-            failed = response.get("Failed") or []
-            if failed:  # the schedule retries the whole run; every step is idempotent
-                raise RuntimeError(f"{len(failed)} rollup messages were not queued: {failed[0]}")
-            sent += len(batch)
-            batch.clear()
+            bodies = [RollupMessage(account_id, m, run, as_of).to_json() for account_id, m in batch]
+            return send_batch(sqs, queue_url, bodies, "rollup")  # the schedule retries the whole run if refused
 
-        for account_id, m in self.calls.pending(up_to=month):
-            months.add(m)
-            batch.append((account_id, m))
-            if len(batch) == SQS_BATCH:
-                flush()
-        flush()
+        def pending() -> Iterator[tuple[str, Month]]:
+            for account_id, m in self.calls.pending(up_to=month):
+                months.add(m)
+                yield account_id, m
+
+        sent = fan_out(pending(), send)
         lists = 0
         for m in sorted(months):
             self.calls.mark_dispatched(run, m, now)

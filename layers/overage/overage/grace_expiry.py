@@ -16,6 +16,7 @@ from typing import Any
 from overage.domain.catalog import Catalog
 from overage.domain.excess_profiles import Step, advance
 from overage.excess_profiles import ExcessProfiles, Plan
+from overage.fanout import fan_out, send_batch
 from overage.notices.excess_profiles import fee_terms
 from overage.notices.outbox import NoticeOutbox
 from overage.observability import logger
@@ -23,7 +24,6 @@ from overage.store.accounts import AccountsStore
 from overage.store.excess_profiles import ExcessProfilesStore, LoadedAccount
 from overage.store.ledger import LedgerStore
 
-SQS_BATCH = 10
 MAX_STEPS = 6  # grace end, reminder, deadline, and a new episode at most: a bound, not a budget
 
 
@@ -37,26 +37,13 @@ class GraceMessage:
 
 
 def dispatch_due(store: ExcessProfilesStore, sqs: Any, queue_url: str, as_of: datetime) -> int:
-    """Fan the accounts due by ``as_of`` out to the grace queue, ten per SendMessageBatch. Returns how many."""
-    sent = 0
-    batch: list[dict[str, str]] = []
+    """Fan the accounts due by ``as_of`` out to the grace queue (``fanout``). Returns how many; the schedule retries
+    the whole run if one was refused (every step is conditional)."""
 
-    def flush() -> None:
-        nonlocal sent
-        if not batch:
-            return
-        response = sqs.send_message_batch(QueueUrl=queue_url, Entries=batch)
-        failed = response.get("Failed") or []
-        if failed:  # the schedule retries the whole run; every step is conditional
-            raise RuntimeError(f"{len(failed)} grace messages were not queued: {failed[0]}")
-        sent += len(batch)
-        batch.clear()
+    def send(account_ids: list[str]) -> int:
+        return send_batch(sqs, queue_url, [GraceMessage(a, as_of).to_json() for a in account_ids], "grace")
 
-    for account_id in store.due_account_ids(as_of):
-        batch.append({"Id": str(len(batch)), "MessageBody": GraceMessage(account_id, as_of).to_json()})
-        if len(batch) == SQS_BATCH:
-            flush()
-    flush()
+    sent = fan_out(store.due_account_ids(as_of), send)
     logger.info("accounts due for grace expiry dispatched", extra={"as_of": as_of.isoformat(), "accounts": sent})
     return sent
 

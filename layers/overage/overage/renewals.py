@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -23,6 +22,7 @@ from overage.domain.catalog import Catalog
 from overage.domain.instants import midnight_utc, to_key
 from overage.domain.money import InvoiceLine
 from overage.domain.renewal import RenewalOutcome, bill_renewal
+from overage.fanout import fan_out, send_batch
 from overage.notices.billing import renewal_notice
 from overage.notices.model import Notice
 from overage.notices.outbox import NoticeOutbox
@@ -30,9 +30,6 @@ from overage.observability import logger
 from overage.store.accounts import ACCOUNT_SK, AccountsStore
 from overage.store.dynamo import is_condition_failure, serialize, store_error
 from overage.store.ledger import LedgerStore
-
-SQS_BATCH = 10
-DISPATCH_THREADS = 16  # SendMessageBatch calls in flight at once (boto3 clients are thread-safe; see aws.POOL)
 
 
 @dataclass
@@ -104,33 +101,13 @@ def due_account_ids(accounts: AccountsStore, up_to: date) -> Iterator[str]:
 
 
 def dispatch_due(accounts: AccountsStore, sqs: Any, queue_url: str, as_of: datetime) -> int:
-    """Fan the due accounts out to the billing queue, ten per SendMessageBatch, ``DISPATCH_THREADS`` calls in flight
-    (a day with a million accounts due is 100,000 calls: one after another they would outlast the function's
-    timeout). Returns how many were sent."""
+    """Fan the due accounts out to the billing queue (``fanout``: ten per SendMessageBatch, several calls in flight).
+    Returns how many were sent; the schedule retries the whole run if one was refused (billing is idempotent)."""
 
-    def send(entries: list[dict[str, str]]) -> int:
-        response = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
-        failed = response.get("Failed") or []
-        if failed:  # the schedule retries the whole run; billing is idempotent per date
-            raise RuntimeError(f"{len(failed)} billing messages were not queued: {failed[0]}")
-        return len(entries)
+    def send(account_ids: list[str]) -> int:
+        return send_batch(sqs, queue_url, [BillingMessage(a, as_of).to_json() for a in account_ids], "billing")
 
-    sent = 0
-    batch: list[dict[str, str]] = []
-    in_flight: set[Future[int]] = set()
-    with ThreadPoolExecutor(max_workers=DISPATCH_THREADS) as pool:
-        for account_id in due_account_ids(accounts, as_of.date()):
-            body = BillingMessage(account_id, as_of).to_json()
-            batch.append({"Id": str(len(batch)), "MessageBody": body})
-            if len(batch) == SQS_BATCH:
-                in_flight.add(pool.submit(send, batch))
-                batch = []
-            if len(in_flight) >= 2 * DISPATCH_THREADS:  # bounded memory: read ids no faster than they are sent
-                done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
-                sent += sum(future.result() for future in done)
-        if batch:
-            in_flight.add(pool.submit(send, batch))
-        sent += sum(future.result() for future in in_flight)
+    sent = fan_out(due_account_ids(accounts, as_of.date()), send)
     logger.info("due accounts dispatched", extra={"as_of": as_of.isoformat(), "accounts": sent})
     return sent
 
