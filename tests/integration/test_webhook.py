@@ -184,6 +184,21 @@ def test_openapi_document_describes_the_webhook_body(world: World) -> None:
     assert "/accounts/{account_id}" in document["paths"]
 
 
+def test_openapi_document_lists_only_the_answers_the_read_endpoints_give(world: World) -> None:
+    _, document = world.get("/openapi.json")
+    reads = {path: ops["get"]["responses"] for path, ops in document["paths"].items() if path.startswith("/accounts/")}
+    assert set(reads["/accounts/{account_id}/fair-use/{month}"]) == {"200", "404", "422"}  # 422: not YYYY-MM
+    assert {path: set(answers) for path, answers in reads.items() if "{month}" not in path} == {
+        "/accounts/{account_id}": {"200", "404"},
+        "/accounts/{account_id}/invoices": {"200", "404"},
+        "/accounts/{account_id}/notices": {"200", "404"},
+        "/accounts/{account_id}/preview": {"200", "404"},
+        "/accounts/{account_id}/changes": {"200", "404"},
+    }
+    # the resolver's own validation error shape is never sent, so no answer refers to it
+    assert "HTTPValidationError" not in json.dumps(document["paths"])
+
+
 def test_sample_events_are_accepted(world: World) -> None:
     for name in ("account_upserted", "contacts_counted", "profiles_counted"):
         raw = (EVENTS / "webhooks" / f"{name}.json").read_bytes()
