@@ -49,9 +49,8 @@ PIECES = (
         "from aws_lambda_powertools import Tracer\nTracer(service='overage', patch_modules=('botocore',))",
     ),
     (
-        "Powertools REST resolver with validation (webhook only)",
-        "from aws_lambda_powertools.event_handler import APIGatewayRestResolver\n"
-        "APIGatewayRestResolver(enable_validation=True)",
+        "Powertools REST resolver (webhook only; most of it is importing the event_handler package)",
+        "from aws_lambda_powertools.event_handler import APIGatewayRestResolver\nAPIGatewayRestResolver()",
     ),
     ("Powertools batch utility (no longer imported)", "import aws_lambda_powertools.utilities.batch"),
 )
