@@ -146,15 +146,19 @@ def build(calls: CallsResult) -> Model:
         gsis: list[Gsi],
         gsi_kind: str,
         left: tuple[str, ...] = (),
+        changed: frozenset[str] | None = None,
     ) -> float:
-        """Request units of writing ``item``; ``left``: indexes the write takes it out of (one delete each)."""
+        """Request units of writing ``item``; ``left``: indexes the write takes it out of (one delete each);
+        ``changed``: for an update, the attributes it sets (an index is written only if it holds one of them)."""
         base = kb(dynamo_size(item)) * (2 if transactional else 1)
         index_units = 0
         touched = []
         for gsi in gsis:
             image = projected(item, gsi)
-            if image is None:
+            if image is None or gsi.name in left:
                 continue
+            if changed is not None and not changed & set(image):
+                continue  # nothing this index holds changed: DynamoDB does not write it
             units_ = kb(dynamo_size(image)) * (2 if gsi_kind == "key change" else 1)
             index_units += units_
             touched.append(f"{gsi.name} {units_}")
@@ -167,7 +171,7 @@ def build(calls: CallsResult) -> Model:
     # The notice as the transaction wrote it: claimed, so in the sparse OutboxIndex until it is marked sent.
     delivery = ("sent_at", "ses_message_id")  # what marking it sent adds
     pending = {k: v for k, v in notice.items() if k not in delivery} | {
-        "status": {"S": "sending"},
+        "delivery": {"S": "sending"},
         "outbox_state": {"S": "pending"},
     }
     wru = 0.0
@@ -185,6 +189,7 @@ def build(calls: CallsResult) -> Model:
                 gsis=ledger_gsis,
                 gsi_kind="update",
                 left=("OutboxIndex",),
+                changed=frozenset({"delivery", "sent_at", "ses_message_id"}),
             )
         else:
             wru += write(

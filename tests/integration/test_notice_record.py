@@ -17,7 +17,7 @@ from tests.support import World, contacts_body, upsert_body
 SUBJECT = "Your invoice OV-REN-20260210-acc_1: 34.00 USD"
 FIRST_PARAGRAPH = "Invoice OV-REN-20260210-acc_1 for 2026-02-10 to 2026-03-10 has been issued: 34.00 USD.\n\n"
 REFERENCE = "Reference: acc_1 / inv_acc_1_renewal_2026-02-10\n"
-STORED = {"pk", "sk", "record_type", "kind", "created_at", "detail", "message", "report_key", "status", "claimed_at"}
+STORED = {"pk", "sk", "record_type", "kind", "created_at", "detail", "message", "report_key", "delivery", "claimed_at"}
 
 
 @pytest.fixture

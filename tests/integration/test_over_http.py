@@ -183,7 +183,7 @@ def test_four_concurrent_renewal_runs_issue_one_invoice_per_billing_date(stack: 
         # billing dates 10 Dec, 10 Jan, 10 Feb: one invoice and one notice each, whoever won each date
         assert invoices == ["2025-12-10", "2026-01-10", "2026-02-10"], account_id
         assert len(notices) == 3
-        assert all(n["status"]["S"] == "sent" for n in notices)
+        assert all(n["delivery"]["S"] == "sent" for n in notices)
         gross = sorted(i["gross"]["S"] for i in items if i["sk"]["S"].startswith("INVOICE#"))
         assert gross == ["34.00", "34.00", "34.00"]
     # and SES accepted exactly one email per invoice: 6 accounts × 3 billing dates, plus acc_http's 10 Feb

@@ -95,7 +95,7 @@ def test_four_runs_at_once_write_each_record_once_and_send_each_notice_once(
     ledger = {key: item for key, item in after["LedgerTable"].items() if key not in before["LedgerTable"]}
     # every notice written is sent, and each went out once by email and once on the bus
     notices = {key: item for key, item in ledger.items() if key[1].startswith("NOTICE#")}
-    assert notices and all('"status": "sent"' in item for item in notices.values())
+    assert notices and all('"delivery": "sent"' in item for item in notices.values())
     subjects = Counter(str(message.subject) for message in sent_emails()[emails_before:])
     assert sum(subjects.values()) == emails == len(notices), subjects
     assert set(subjects.values()) == {1}

@@ -162,7 +162,7 @@ def test_the_stored_invoice_notice_has_no_text_or_html_and_is_under_1_kb() -> No
         "created_at": {"S": "2026-02-12T00:15:00+00:00"},
         "detail": {"S": DETAIL},
         "message": {"B": message},
-        "status": {"S": "sending"},
+        "delivery": {"S": "sending"},  # not "status": ReportIndex projects that, and marking it sent would write there
         "outbox_state": {"S": "pending"},
         "claimed_at": {"S": "2026-02-12T00:15:03.000000Z"},
         "report_key": {"S": "2026-02#15"},  # ReportIndex: February, the account's billing shard
@@ -170,7 +170,7 @@ def test_the_stored_invoice_notice_has_no_text_or_html_and_is_under_1_kb() -> No
     # With its text and HTML this item was 3,696 bytes. The message is 802 bytes of JSON, about 430 compressed (the
     # exact count depends on the zlib build).
     assert len(zlib.decompress(message)) == 802 and len(message) < 450
-    assert item_bytes({name: value for name, value in item.items() if name != "message"}) == 546
+    assert item_bytes({name: value for name, value in item.items() if name != "message"}) == 548
     assert item_bytes(item) < 1024
 
 
@@ -227,3 +227,29 @@ def test_the_outbox_index_holds_keys_only_and_no_index_holds_the_email() -> None
     assert [k["AttributeName"] for k in outbox["KeySchema"]] == ["outbox_state", "claimed_at"]
     assert outbox["Projection"] == {"ProjectionType": "KEYS_ONLY"}
     assert not {"text", "html", "message", "to", "subject"} & set(PROJECTED)
+
+
+class RecordingDynamo:
+    def __init__(self) -> None:
+        self.updates: list[dict[str, Any]] = []
+
+    def update_item(self, **kwargs: Any) -> dict[str, Any]:
+        self.updates.append(kwargs)
+        return {}
+
+
+def test_marking_a_notice_sent_changes_nothing_the_report_index_projects() -> None:
+    # Every attribute the mark-sent write sets or removes is outside ReportIndex's projection, so DynamoDB does not
+    # write that index again for it (1 WRU per notice saved); the delivery state is "delivery", not "status".
+    dynamo = RecordingDynamo()
+    outbox = NoticeOutbox(ledger_table="ledger", dynamodb=dynamo, ses=None, events=None, sender="", bus_name="")
+    outbox.deliver(invoice_notice(), datetime(2026, 2, 12, 0, 15, 4, tzinfo=UTC))
+
+    [update] = dynamo.updates
+    names = update["ExpressionAttributeNames"]
+    expression = update["UpdateExpression"]
+    touched = {names.get(word, word) for word in expression.replace(",", " ").split() if word not in ("SET", "REMOVE")}
+    touched = {word for word in touched if not word.startswith(":") and word != "="}
+    assert touched == {"delivery", "sent_at", "ses_message_id", "outbox_state"}
+    assert not touched & set(PROJECTED)
+    assert update["ExpressionAttributeValues"][":sent"] == {"S": "sent"}

@@ -1,6 +1,6 @@
 """Sending notices exactly once to the ledger and at least once (almost always once) to SES and the bus.
 
-A notice is created *claimed* (``status = sending``, ``outbox_state = pending``, ``claimed_at``) in the same write
+A notice is created *claimed* (``delivery = sending``, ``outbox_state = pending``, ``claimed_at``) in the same write
 that records its cause, so of two concurrent runs only the one whose write won sends it. Delivery puts the event on the
 bus, then sends the email, then marks the record ``sent`` (with the SES message id) so it leaves the sparse
 ``OutboxIndex``. A run that failed or died in between leaves the claim behind; once the lease has passed,
@@ -30,7 +30,7 @@ from overage.domain.instants import parse_instant, to_key
 from overage.notices.model import Notice
 from overage.observability import logger
 from overage.store.dynamo import from_item, is_condition_failure, query_all, store_error, to_item
-from overage.store.ledger import NOTICE, notice_from_record, notice_record
+from overage.store.ledger import DELIVERY, NOTICE, notice_from_record, notice_record
 from overage.store.report_index import REPORT_KEY, report_key_at
 
 LEASE = timedelta(minutes=15)
@@ -61,7 +61,7 @@ class NoticeOutbox:
         """A TransactWriteItems entry creating the notice, claimed by the caller (cancels if it exists)."""
         # The parts the email is rendered from, not the email itself (store/ledger.py: notice_record).
         record = notice_record(notice) | {
-            "status": "sending",
+            DELIVERY: "sending",  # not "status": ReportIndex projects that one, and marking it sent would write there
             "outbox_state": PENDING,
             "claimed_at": to_key(claimed_at),
             # The monthly report counts the notices of its month through ReportIndex (month of the business time).
@@ -99,7 +99,7 @@ class NoticeOutbox:
                 Key={"pk": {"S": notice.account_id}, "sk": {"S": NOTICE + notice.notice_id}},
                 UpdateExpression="SET #s = :sent, sent_at = :now, ses_message_id = :mid REMOVE outbox_state",
                 ConditionExpression="#s = :sending",
-                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeNames={"#s": DELIVERY},
                 ExpressionAttributeValues={
                     ":sent": {"S": "sent"},
                     ":sending": {"S": "sending"},
@@ -170,7 +170,7 @@ class NoticeOutbox:
                     Key={"pk": {"S": record["pk"]}, "sk": {"S": record["sk"]}},
                     UpdateExpression="SET claimed_at = :now",
                     ConditionExpression="claimed_at = :old AND #s = :sending",
-                    ExpressionAttributeNames={"#s": "status"},
+                    ExpressionAttributeNames={"#s": DELIVERY},
                     ExpressionAttributeValues={
                         ":now": {"S": to_key(now)},
                         ":old": {"S": record["claimed_at"]},

@@ -27,6 +27,9 @@ MESSAGE = "message"  # zlib of the JSON list [to, subject, paragraphs, breakdown
 # What GET /accounts/{id}/notices lists of a notice, then its delivery state (status, claimed_at, sent_at...).
 NOTICE_FIELDS = ("notice_id", "account_id", "kind", "to", "subject", "text", "html", "detail", "created_at")
 NOT_LISTED = ("pk", "sk", "outbox_state", REPORT_KEY, MESSAGE)
+# A notice's delivery state (sending, sent) is stored as ``delivery``, listed as ``status``: ReportIndex projects
+# ``status`` (for the records whose status the report reads), so marking a notice sent would write the index too.
+DELIVERY = "delivery"
 
 
 def invoice_record(invoice: Invoice) -> dict[str, Any]:
@@ -85,8 +88,8 @@ def notice_from_record(record: dict[str, Any]) -> Notice:
 def notice_listed(record: dict[str, Any]) -> dict[str, Any]:
     """A notice as the API lists it: rendered (text and HTML, as emailed) with its delivery state."""
     notice = notice_from_record(record)
-    state = {k: v for k, v in record.items() if k not in NOT_LISTED and k not in NOTICE_FIELDS}
-    return {name: getattr(notice, name) for name in NOTICE_FIELDS} | state
+    state = {k: v for k, v in record.items() if k not in NOT_LISTED and k not in NOTICE_FIELDS and k != DELIVERY}
+    return {name: getattr(notice, name) for name in NOTICE_FIELDS} | state | {"status": record.get(DELIVERY)}
 
 
 class LedgerStore:
