@@ -24,7 +24,7 @@ export SAM_CLI_TELEMETRY := 0
 export POWERTOOLS_METRICS_NAMESPACE ?= overage
 export POWERTOOLS_SERVICE_NAME ?= overage
 
-.PHONY: help install demo test unit lint format validate security build bench clean env-vars
+.PHONY: help install demo test unit lint format validate security build layer bench clean env-vars
 
 help:
 	@echo "make demo      replay a month of CRM events through every function (embedded moto) and print the results"
@@ -33,6 +33,7 @@ help:
 	@echo "make validate  cfn-lint and sam validate --lint on template.yaml"
 	@echo "make security  checkov on template.yaml (skips justified in it) and bandit on the code"
 	@echo "make build     sam build (needs a python3.13 on PATH)"
+	@echo "make layer     sam build OverageLayer only (pip and PyPI; no python3.13 needed)"
 	@echo "make bench     benchmarks under bench/"
 
 $(UV):
@@ -80,6 +81,9 @@ security: install $(CHECKOV)
 
 build: $(SAM)
 	$(SAM) build --template template.yaml
+
+layer: $(SAM)
+	$(SAM) build OverageLayer --template template.yaml
 
 env-vars: install
 	$(BIN)/overage local env-vars > env.local.json
