@@ -500,6 +500,14 @@ class CrashReport:
     def planned_kinds(self) -> set[str]:
         return {fault.call.kind for fault in self.plan}
 
+    def assert_every_fault_recovered(self, write_kinds: set[str]) -> None:
+        """The run made each of ``write_kinds`` (so each was made to fail), every write kind it made was failed in
+        every mode that applies, and whichever call failed, the run ended as the clean one did."""
+        made = {kind.split("(")[0] for kind in self.kinds(writes=True)}
+        assert made >= write_kinds, f"writes never made: {sorted(write_kinds - made)}"
+        assert self.uncovered() == [], f"never failed: {self.uncovered()}"
+        assert self.problems == [], "\n".join(self.problems)
+
     def uncovered(self) -> list[tuple[str, str]]:
         """(kind, mode) of every write kind of the run that no planned fault tried, in each mode that applies."""
         planned = {(fault.call.kind, fault.mode) for fault in self.plan}

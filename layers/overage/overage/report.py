@@ -36,12 +36,12 @@ from overage.domain.report import (
     usable_summary,
 )
 from overage.errors import InvalidRequest, StoreError
+from overage.fanout import batches, send_batch
 from overage.observability import logger
 from overage.report_render import render_index
 from overage.schedule import business_time
 from overage.store.report_index import ReportRecords, report_shards
 
-SQS_BATCH = 10
 REPORTS = "reports/"
 WORK = "work/"
 CONTENT_TYPES = {
@@ -106,15 +106,8 @@ class UsageReport:
         """One message per shard of the report index, ten per SendMessageBatch."""
         run = run or uuid.uuid4().hex[:16]
         messages = [ShardMessage(month, shard, run) for shard in report_shards()]
-        for start in range(0, len(messages), SQS_BATCH):
-            entries = [
-                {"Id": str(n), "MessageBody": message.to_json()}
-                for n, message in enumerate(messages[start : start + SQS_BATCH])
-            ]
-            response = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
-            failed = response.get("Failed") or []
-            if failed:  # the schedule retries the whole run; a run only ever rewrites the same report
-                raise RuntimeError(f"{len(failed)} report messages were not queued: {failed[0]}")
+        for batch in batches(messages):  # the schedule retries the whole run; a run only rewrites the same report
+            send_batch(sqs, queue_url, [message.to_json() for message in batch], "report")
         logger.info("report run dispatched", extra={"month": str(month), "run": run, "shards": len(messages)})
         return {"month": str(month), "run": run, "shards_dispatched": len(messages)}
 

@@ -7,6 +7,7 @@ from typing import Any
 from overage.domain.excess_profiles import FEE_INVOICE_KIND, episode_id
 from overage.domain.instants import parse_instant
 from overage.domain.invoice import invoice_id
+from overage.local.demo_events import account_upserted
 from overage.local.demo_format import invoice_lines, notice_lines
 
 TITLE = "Excess profiles: approaching, 14-day grace, the fee, the deadline and restriction (spec §3.2)"
@@ -30,25 +31,7 @@ _PAID_EXCEEDED_AT = "2026-01-14T09:00:00Z"
 
 
 def _upsert(account_id: str, n: int, at: str, **data: Any) -> dict[str, Any]:
-    fields = {
-        "package": "standard",
-        "contact_tier": "t50",
-        "billing_cycle": "monthly",
-        "currency": "USD",
-        "started_on": "2026-01-10",
-        "billing_email": f"billing@{account_id.replace('_', '-')}.example",
-        "paying_users": 2,
-        "telephone_support": False,
-        "profile_packs": 0,
-        "customer_since": "2026-01-10",
-    } | data
-    return {
-        "id": f"evt_{account_id}_{n:02d}",
-        "type": "account.upserted",
-        "occurred_at": at,
-        "account_id": account_id,
-        "data": fields,
-    }
+    return account_upserted(account_id, n, at, **data)
 
 
 def _profiles(account_id: str, n: int, at: str, count: int) -> dict[str, Any]:

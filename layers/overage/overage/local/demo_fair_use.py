@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from overage.local.demo_events import account_upserted
 from overage.local.demo_format import notice_lines
 
 TITLE = "Fair use of telephone support: January 2026 rolled up on 1 February (spec §3.3)"
@@ -53,25 +54,8 @@ _CALLS: list[tuple[str, str, str, int, str | None]] = [
 
 
 def _upsert(account_id: str) -> dict[str, Any]:
-    data = {
-        "package": "standard",
-        "contact_tier": "t50",
-        "billing_cycle": "annual",
-        "currency": "GBP",
-        "started_on": "2026-01-10",
-        "billing_email": f"billing@{account_id.replace('_', '-')}.example",
-        "paying_users": 1,
-        "telephone_support": False,
-        "profile_packs": 0,
-        "customer_since": "2026-01-10",
-    } | _SETUP[account_id]
-    return {
-        "id": f"evt_{account_id}_00",
-        "type": "account.upserted",
-        "occurred_at": "2026-01-10T08:00:00Z",
-        "account_id": account_id,
-        "data": data,
-    }
+    setup = {"billing_cycle": "annual", "currency": "GBP", "paying_users": 1} | _SETUP[account_id]
+    return account_upserted(account_id, 0, "2026-01-10T08:00:00Z", **setup)
 
 
 def _end(started_at: str, seconds: int) -> str:

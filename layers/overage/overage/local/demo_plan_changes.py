@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from overage.local.demo_events import account_upserted
 from overage.local.demo_format import invoice_lines, notice_lines
 
 TITLE = "Plan changes: upgrades, downgrades and add-ons, pro-rated by days (spec §3.4)"
@@ -18,25 +19,7 @@ ACCOUNTS = {
 
 
 def _upsert(account_id: str, **data: Any) -> dict[str, Any]:
-    fields = {
-        "package": "standard",
-        "contact_tier": "t50",
-        "billing_cycle": "monthly",
-        "currency": "USD",
-        "started_on": "2026-01-10",
-        "billing_email": f"billing@{account_id.replace('_', '-')}.example",
-        "paying_users": 2,
-        "telephone_support": False,
-        "profile_packs": 0,
-        "customer_since": "2026-01-10",
-    } | data
-    return {
-        "id": f"evt_{account_id}_00",
-        "type": "account.upserted",
-        "occurred_at": f"{fields['started_on']}T09:00:00Z",
-        "account_id": account_id,
-        "data": fields,
-    }
+    return account_upserted(account_id, **data)
 
 
 def _change(account_id: str, n: int, at: str, reason: str, **data: Any) -> dict[str, Any]:
