@@ -33,7 +33,7 @@ help:
 	@echo "make validate  cfn-lint and sam validate --lint on template.yaml"
 	@echo "make security  checkov on template.yaml (skips justified in it) and bandit on the code"
 	@echo "make build     sam build (needs a python3.13 on PATH)"
-	@echo "make layer     sam build OverageLayer only (pip and PyPI; no python3.13 needed)"
+	@echo "make layer     sam build OverageLayer only (pip and PyPI; Python 3.13 compiles its bytecode)"
 	@echo "make bench     benchmarks under bench/"
 
 $(UV):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import shutil
 import sys
 import time
 import warnings
@@ -64,6 +65,8 @@ def main() -> int:
             used = memory.run(site)
         memory.report(used)
         step("memory")
+    if site is not None:
+        shutil.rmtree(site.scratch, ignore_errors=True)
     try:
         packages.report(packages.run())
     except RuntimeError as error:  # no registry: the sizes need the layer's requirements installed

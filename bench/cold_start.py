@@ -1,9 +1,12 @@
 """Cold start: the import time of each handler module against ``import boto3`` + a Powertools ``Logger``.
 
-Each measurement is a fresh ``python -S`` process on the Lambda-like path (``bench.layer``) with the environment
-Lambda gives (``LAMBDA_TASK_ROOT`` set, tracing on: Powertools' Tracer imports the X-Ray SDK and patches botocore,
-as with ``Tracing: Active``). Rounds interleave the baseline and every handler, and the ratio is taken within each
-round before the median, so a machine that speeds up or slows down during the run moves both sides alike.
+Each measurement is a fresh ``python -S -B`` process on the Lambda-like path (``bench.layer``: the layer as its
+Makefile builds it, with its bytecode) with the environment Lambda gives (``LAMBDA_TASK_ROOT`` set, the function's
+template variables such as ``PYDANTIC_DISABLE_PLUGINS``, tracing on: Powertools' Tracer imports the X-Ray SDK and
+patches botocore, as with ``Tracing: Active``). Rounds interleave the baseline and every handler, and the ratio is
+taken within each round before the median, so a machine that speeds up or slows down during the run moves both sides
+alike. Each handler is also imported from a copy of the layer without its bytecode (as it shipped before the Makefile
+compiled it): Lambda cannot write bytecode to /opt, so every cold start then compiled every module.
 """
 
 from __future__ import annotations
@@ -12,7 +15,6 @@ import json
 import os
 import statistics
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +24,7 @@ from bench.layer import ROOT, Site
 from bench.probe import table
 
 ROUNDS = int(os.environ.get("BENCH_COLD_ROUNDS", "9"))
+SOURCE_ROUNDS = 3  # the layer without bytecode: a few rounds show a difference this size
 GOAL = 1.5
 BASELINE = "import boto3\nfrom aws_lambda_powertools import Logger\nLogger(service='overage')"
 WATCHED = ("pydantic", "aws_xray_sdk", "asyncio", "aws_lambda_powertools.event_handler", "moto", "yaml")
@@ -73,12 +76,14 @@ class ColdStart:
     ratio: float
     modules: int
     watched: list[str]
+    ms_without_bytecode: float
 
 
-def _env(code_dir: Path) -> dict[str, str]:
+def _env(task_root: str, variables: dict[str, str]) -> dict[str, str]:
     return {
+        **variables,
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "LAMBDA_TASK_ROOT": str(code_dir),
+        "LAMBDA_TASK_ROOT": task_root,
         "AWS_LAMBDA_FUNCTION_NAME": "overage-bench",
         "AWS_REGION": "eu-west-1",
         "AWS_DEFAULT_REGION": "eu-west-1",
@@ -87,32 +92,46 @@ def _env(code_dir: Path) -> dict[str, str]:
     }
 
 
-def _python(site: Site, code_dir: Path, script: str) -> subprocess.CompletedProcess[str]:
+def _python(
+    site: Site, code_dir: Path | None, script: str, variables: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    task_root = site.function_dir(code_dir) if code_dir is not None else site.scratch
     return subprocess.run(
-        [sys.executable, "-S", "-c", script],
-        env=_env(code_dir),
+        site.command("-c", script),
+        env=_env(str(task_root), variables),
         capture_output=True,
         text=True,
         check=False,
-        cwd=code_dir,
+        cwd=task_root,
     )
 
 
 def pieces(site: Site) -> list[tuple[str, float]]:
     """Median increments (ms) of ``PIECES``, each after the ones before it."""
-    script = PIECES_PROBE.format(path=site.path(ROOT), codes=[code for _, code in PIECES])
+    script = PIECES_PROBE.format(path=site.path(), codes=[code for _, code in PIECES])
+    variables = _globals_environment()
     runs = []
     for _ in range(ROUNDS):
-        result = _python(site, ROOT, script)
+        result = _python(site, None, script, variables)
         if result.returncode != 0:
             raise RuntimeError(f"timing the import pieces failed:\n{result.stderr[-2000:]}")
         runs.append(json.loads(result.stdout.strip().splitlines()[-1]))
     return [(name, statistics.median(run[n] for run in runs)) for n, (name, _) in enumerate(PIECES)]
 
 
-def _measure(site: Site, code_dir: Path, code: str) -> dict[str, object]:
+def _globals_environment() -> dict[str, str]:
+    """The variables every function gets (template Globals), for the baseline and the pieces."""
+    template = LocalTemplate.from_file(ROOT / "template.yaml")
+    shared: dict[str, str] | None = None
+    for fid in template.function_ids():
+        variables = template.function_environment(fid)
+        shared = variables if shared is None else {k: v for k, v in shared.items() if variables.get(k) == v}
+    return shared or {}
+
+
+def _measure(site: Site, code_dir: Path | None, code: str, variables: dict[str, str]) -> dict[str, object]:
     script = PROBE.format(path=site.path(code_dir), code=code, watched=WATCHED)
-    result = _python(site, code_dir, script)
+    result = _python(site, code_dir, script, variables)
     if result.returncode != 0:
         raise RuntimeError(f"importing in {code_dir} failed:\n{result.stderr[-2000:]}")
     return dict(json.loads(result.stdout.strip().splitlines()[-1]))
@@ -121,16 +140,26 @@ def _measure(site: Site, code_dir: Path, code: str) -> dict[str, object]:
 def run(site: Site) -> tuple[float, list[ColdStart]]:
     template = LocalTemplate.from_file(ROOT / "template.yaml")
     functions = {fid: template.function_code(fid) for fid in template.function_ids()}
+    variables = {fid: template.function_environment(fid) for fid in functions}
+    shared = _globals_environment()
     base_times: list[float] = []
     samples: dict[str, list[dict[str, object]]] = {fid: [] for fid in functions}
     ratios: dict[str, list[float]] = {fid: [] for fid in functions}
     for _ in range(ROUNDS):
-        base = float(_measure(site, ROOT, BASELINE)["ms"])  # type: ignore[arg-type]
+        base = float(_measure(site, None, BASELINE, shared)["ms"])  # type: ignore[arg-type]
         base_times.append(base)
         for fid, code in functions.items():
-            sample = _measure(site, code.code_dir, f"import {code.module}")
+            sample = _measure(site, code.code_dir, f"import {code.module}", variables[fid])
             samples[fid].append(sample)
             ratios[fid].append(float(sample["ms"]) / base)  # type: ignore[arg-type]
+    sourced = site.without_bytecode()
+    without = {
+        fid: statistics.median(
+            float(_measure(sourced, code.code_dir, f"import {code.module}", variables[fid])["ms"])  # type: ignore[arg-type]
+            for _ in range(SOURCE_ROUNDS)
+        )
+        for fid, code in functions.items()
+    }
     results = [
         ColdStart(
             fid,
@@ -138,6 +167,7 @@ def run(site: Site) -> tuple[float, list[ColdStart]]:
             statistics.median(ratios[fid]),
             int(samples[fid][-1]["modules"]),  # type: ignore[call-overload]
             list(samples[fid][-1]["watched"]),  # type: ignore[call-overload]
+            without[fid],
         )
         for fid in functions
     ]
@@ -156,15 +186,22 @@ def report_pieces(measured: list[tuple[str, float]]) -> None:
 
 
 def report(site: Site, base_ms: float, results: list[ColdStart]) -> None:
-    rows = [["baseline: `import boto3` + Powertools `Logger`", f"{base_ms:.0f}", "1.00×", "", ""]]
+    rows = [["baseline: `import boto3` + Powertools `Logger`", f"{base_ms:.0f}", "1.00×", "", "", ""]]
     for r in results:
         verdict = "✓" if r.ratio <= GOAL else "over"
         rows.append(
-            [r.name, f"{r.ms:.0f}", f"**{r.ratio:.2f}×** {verdict}", str(r.modules), ", ".join(r.watched) or "-"]
+            [
+                r.name,
+                f"{r.ms:.0f}",
+                f"**{r.ratio:.2f}×** {verdict}",
+                f"{r.ms_without_bytecode:.0f}",
+                str(r.modules),
+                ", ".join(r.watched) or "-",
+            ]
         )
     table(
         f"Cold start: handler import time (median of {ROUNDS} interleaved rounds)",
-        ["module", "ms", "vs baseline", "modules loaded", "of note"],
+        ["module", "ms", "vs baseline", "ms, layer without bytecode", "modules loaded", "of note"],
         rows,
         f"Goal ≤ {GOAL}×. Path: {site.note}. Tracing on as in AWS (X-Ray SDK, botocore patched).",
     )

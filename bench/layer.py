@@ -1,10 +1,11 @@
 """The Lambda-like import path the cold-start and memory benchmarks use, and the layer builds the size report uses.
 
 In Lambda a handler sees its own folder (/var/task), then the layer (/opt/python: the ``overage`` package and the
-layer's requirements), then the runtime's boto3. Here: ``python -S`` (no site-packages, so nothing from the dev venv
-leaks in: no moto, no requests for X-Ray to patch) with the function's folder, the layer's requirements installed
-for this machine, ``layers/overage`` and boto3 at the version pyproject pins. Installs are cached per content, so a
-second ``make bench`` does not install again (uv's own cache makes the first one quick when it was warm).
+layer's requirements, with their bytecode), then the runtime's boto3. Here: ``python -S -B`` (no site-packages, so
+nothing from the dev venv leaks in: no moto, no requests for X-Ray to patch; no bytecode written, as /opt is
+read-only) with a copy of the function's folder, OverageLayer built by its own Makefile for this machine's platform,
+and boto3 at the version pyproject pins. The interpreter is Python 3.13 (the runtime's) when this machine has one.
+The boto3 install is cached per content; the layer is built afresh each run (pip's cache makes that a few seconds).
 """
 
 from __future__ import annotations
@@ -16,12 +17,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYER = ROOT / "layers" / "overage"
-REQUIREMENTS = LAYER / "requirements.txt"
 LAMBDA_PLATFORM = ("aarch64-manylinux2014", "3.13")  # template.yaml: python3.13 on arm64
 
 
@@ -29,12 +29,29 @@ LAMBDA_PLATFORM = ("aarch64-manylinux2014", "3.13")  # template.yaml: python3.13
 class Site:
     """Where the Lambda-like path's pieces are, and what they are (``note`` says how they were made)."""
 
-    layer_deps: Path
-    runtime: Path
+    layer: Path  # OverageLayer's python/ folder (/opt/python in Lambda)
+    runtime: Path  # boto3 and botocore (the runtime's)
     note: str
+    python: str  # the interpreter (the runtime's version when this machine has it)
+    scratch: Path  # where the build and the functions' copies live
 
-    def path(self, code_dir: Path) -> list[str]:
-        return [str(code_dir), str(self.layer_deps), str(LAYER), str(self.runtime)]
+    def path(self, code_dir: Path | None = None) -> list[str]:
+        """sys.path in Lambda: the function's folder (none for the baseline), the layer, the runtime's boto3."""
+        own = [str(self.function_dir(code_dir))] if code_dir is not None else []
+        return [*own, str(self.layer), str(self.runtime)]
+
+    def function_dir(self, code_dir: Path) -> Path:
+        return _function_copy(code_dir, self.scratch)
+
+    def without_bytecode(self) -> Site:
+        """The same site with a copy of the layer that has no bytecode (every import compiles its module)."""
+        sourced = self.scratch / "layer-without-bytecode"
+        if not sourced.exists():
+            shutil.copytree(self.layer, sourced, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        return replace(self, layer=sourced, note=f"{self.note}; layer without bytecode")
+
+    def command(self, *arguments: str) -> list[str]:
+        return [self.python, "-S", "-B", *arguments]
 
 
 def _uv() -> str | None:
@@ -47,9 +64,9 @@ def boto3_pin() -> str:
     return f"boto3=={match.group(1)}" if match else "boto3"
 
 
-def install(requirements: list[str], *, platform: tuple[str, str] | None = None) -> Path | None:
-    """``requirements`` installed into a cached folder (for ``platform``, else this interpreter); None if it failed."""
-    key = hashlib.sha256(repr((requirements, platform, sys.version)).encode()).hexdigest()[:16]
+def install(requirements: list[str], *, python: str) -> Path | None:
+    """``requirements`` installed with their bytecode into a cached folder for ``python``; None if it failed."""
+    key = hashlib.sha256(repr((requirements, python, sys.version)).encode()).hexdigest()[:16]
     target = Path(tempfile.gettempdir()) / "overage-bench" / key
     if (target / ".complete").exists():
         return target
@@ -57,11 +74,8 @@ def install(requirements: list[str], *, platform: tuple[str, str] | None = None)
     if uv is None:
         return None
     shutil.rmtree(target, ignore_errors=True)
-    command = [uv, "pip", "install", "--quiet", "--target", str(target), *requirements]
-    if platform:
-        command += ["--python-platform", platform[0], "--python-version", platform[1]]
-    else:
-        command += ["--python", sys.executable]
+    command = [uv, "pip", "install", "--quiet", "--compile-bytecode", "--target", str(target), *requirements]
+    command += ["--python", python]
     result = subprocess.run(command, capture_output=True, text=True, check=False, env={**os.environ})
     if result.returncode != 0:
         print(f"(could not install {requirements}: {result.stderr.strip()[:300]})")
@@ -70,18 +84,57 @@ def install(requirements: list[str], *, platform: tuple[str, str] | None = None)
     return target
 
 
-def layer_requirements() -> list[str]:
-    return [line.strip() for line in REQUIREMENTS.read_text().splitlines() if line.strip() and not line.startswith("#")]
+def lambda_python() -> str | None:
+    """The Python of the Lambda runtime's version found here (PATH or pyenv, as the layer's Makefile looks), or None."""
+    result = subprocess.run(
+        [str(LAYER / "find-python.sh"), LAMBDA_PLATFORM[1]], capture_output=True, text=True, check=False
+    )
+    return result.stdout.strip() or None
+
+
+def build_layer(**make_variables: str) -> Path:
+    """OverageLayer built by its Makefile target, as `sam build` runs it (needs pip and PyPI); returns its python/."""
+    artifacts = Path(tempfile.mkdtemp(prefix="overage-layer-"))
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHON", "LAMBDA_PYTHON")}
+    variables = [f"{name}={value}" for name, value in make_variables.items()]
+    command = ["make", "--no-print-directory", "-C", str(LAYER), "build-OverageLayer", f"ARTIFACTS_DIR={artifacts}"]
+    result = subprocess.run([*command, *variables], capture_output=True, text=True, check=False, env=env)
+    if result.returncode != 0:
+        raise RuntimeError(f"building the layer failed: {(result.stdout + result.stderr).strip()[-400:]}")
+    return artifacts / "python"
+
+
+def _function_copy(code_dir: Path, into: Path) -> Path:
+    """A function's folder as `sam build` ships it: its files, no bytecode (so none a test run left behind is used)."""
+    target = into / code_dir.name
+    if not target.exists():
+        shutil.copytree(code_dir, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    return target
 
 
 def lambda_like_site() -> Site | None:
-    deps = install(layer_requirements())
-    runtime = install([boto3_pin()])
-    if deps is None or runtime is None:
+    """The layer built by its Makefile for this machine's platform (the same steps and bytecode as the deployed one)
+    with the runtime's Python version when this machine has it, and boto3 installed with its bytecode as the runtime
+    has it. Processes run ``python -S -B``: nothing from a venv, and no bytecode written (``/opt`` is read-only)."""
+    python = lambda_python()
+    version = LAMBDA_PLATFORM[1]
+    if python is None:  # not the runtime's version: the current one, so the figures still compare like with like
+        python, version = sys.executable, f"{sys.version_info.major}.{sys.version_info.minor}"
+    try:
+        # pip needs an interpreter that has it: the found python3.13, or the python3 on PATH for this one's version
+        pip_python = python if python != sys.executable else shutil.which(f"python{version}") or "python3"
+        layer = build_layer(PLATFORM="", PYTHON=pip_python, LAMBDA_PYTHON=python, RUNTIME_VERSION=version)
+    except RuntimeError as error:
+        print(f"({error})")
+        return None
+    runtime = install([boto3_pin()], python=python)
+    if runtime is None:
         return None
     return Site(
-        deps,
+        layer,
         runtime,
-        f"layer requirements and {boto3_pin()} installed for this machine "
-        f"(Python {sys.version_info.major}.{sys.version_info.minor}, {os.uname().machine}); python -S",
+        f"OverageLayer built by its Makefile for this machine ({os.uname().machine}) with its bytecode, "
+        f"{boto3_pin()} with its bytecode; Python {version} ({python}) -S -B",
+        python,
+        layer.parent,
     )

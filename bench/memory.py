@@ -162,13 +162,13 @@ def _run_worker(site: Site, template: LocalTemplate, endpoint: str, logical_id: 
         "drain": drain,
     }
     result = subprocess.run(
-        [sys.executable, "-S", str(WORKER)],
+        site.command(str(WORKER)),
         input=json.dumps(job),
         env=env,
         capture_output=True,
         text=True,
         check=False,
-        cwd=code.code_dir,
+        cwd=site.function_dir(code.code_dir),
     )
     if result.returncode != 0:
         return Memory(logical_id, None, None, 0, configured, result.stderr.strip().splitlines()[-1][:200])

@@ -5,17 +5,14 @@
 from __future__ import annotations
 
 import io
-import os
 import shutil
-import subprocess
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from overage.local.template import LocalTemplate
 
-from bench.layer import LAYER, ROOT
+from bench.layer import LAYER, ROOT, build_layer, lambda_python
 from bench.probe import table
 
 MIB = 1024 * 1024
@@ -31,52 +28,48 @@ class Sizes:
     layer_zipped: int
 
 
-def _files(folder: Path) -> list[Path]:
-    return [p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"]
+def _files(folder: Path, *, built: bool = False) -> list[Path]:
+    """Every file of a built layer (its bytecode ships); a source folder without what test runs left behind."""
+    files = [p for p in folder.rglob("*") if p.is_file()]
+    return files if built else [p for p in files if "__pycache__" not in p.parts and p.suffix != ".pyc"]
 
 
-def _bytes(folder: Path) -> int:
-    return sum(p.stat().st_size for p in _files(folder))
+def _bytes(folder: Path, *, built: bool = False) -> int:
+    return sum(p.stat().st_size for p in _files(folder, built=built))
 
 
-def _zipped(folders: list[tuple[Path, str]]) -> int:
+def _zipped(folders: list[tuple[Path, str, bool]]) -> int:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for folder, prefix in folders:
-            for path in _files(folder):
+        for folder, prefix, built in folders:
+            for path in _files(folder, built=built):
                 archive.write(path, f"{prefix}/{path.relative_to(folder)}")
     return buffer.tell()
 
 
-def build_layer() -> Path:
-    """OverageLayer built by its Makefile target, as `sam build` runs it (needs pip and PyPI)."""
-    artifacts = Path(tempfile.mkdtemp(prefix="overage-layer-"))
-    env = {k: v for k, v in os.environ.items() if k != "PYTHON"}
-    command = ["make", "--no-print-directory", "-C", str(LAYER), "build-OverageLayer", f"ARTIFACTS_DIR={artifacts}"]
-    result = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
-    if result.returncode != 0:
-        raise RuntimeError(f"building the layer failed: {result.stderr.strip()[-300:]}")
-    return artifacts / "python"
-
-
 def run() -> Sizes:
-    built = build_layer()
+    bytecode = lambda_python() is not None
+    built = build_layer() if bytecode else build_layer(BYTECODE="no")
     by_package: dict[str, int] = {}
+    bytecode_size = sum(p.stat().st_size for p in built.rglob("*.pyc"))
     for entry in built.iterdir():
         if entry.name == "overage":
             continue
         name = entry.name.split("-")[0] if entry.name.endswith(".dist-info") else entry.name.removesuffix(".py")
-        size = _bytes(entry) if entry.is_dir() else entry.stat().st_size
+        size = _bytes(entry, built=True) if entry.is_dir() else entry.stat().st_size
         by_package[name.lower()] = by_package.get(name.lower(), 0) + size
-    layer_zipped = _zipped([(built, "python")])
+    layer_zipped = _zipped([(built, "python", True)])
     template = LocalTemplate.from_file(ROOT / "template.yaml")
     functions = {}
     for fid in template.function_ids():
         code_dir = template.function_code(fid).code_dir
-        functions[fid] = (_bytes(code_dir), _zipped([(code_dir, ".")]) + layer_zipped)
+        functions[fid] = (_bytes(code_dir), _zipped([(code_dir, ".", False)]) + layer_zipped)
     overage = LAYER / "overage"
-    platform = "manylinux2014_aarch64, Python 3.13 (the Lambda runtime), by layers/overage/Makefile"
-    sizes = Sizes(platform, by_package, _bytes(built / "overage"), _bytes(overage / "local"), functions, layer_zipped)
+    platform = "manylinux2014_aarch64, Python 3.13 (the Lambda runtime), by layers/overage/Makefile, " + (
+        f"with its bytecode ({bytecode_size / MIB:.1f} MiB)" if bytecode else "WITHOUT bytecode (no Python 3.13 here)"
+    )
+    overage_size = _bytes(built / "overage", built=True)
+    sizes = Sizes(platform, by_package, overage_size, _bytes(overage / "local"), functions, layer_zipped)
     shutil.rmtree(built.parent, ignore_errors=True)
     return sizes
 
