@@ -4,6 +4,8 @@ Both sides run in this process against moto, in the same run. First every event 
 (signature check, schema validation, the idempotency record, the count's last-writer-wins write and its snapshot)
 while its DynamoDB requests are recorded; then, in a second world seeded identically, exactly those requests are
 replayed on a plain boto3 client. The ratio is what the handler costs on top of the writes it cannot avoid.
+A round is one such pair; the report is the round with the median ratio, with every round's ratio beside it (one
+round on a shared machine ranged from 1.03× to 1.31×).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import contextlib
 import copy
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -26,6 +28,7 @@ from tests.support import moto_world
 
 ACCOUNTS = 20
 EVENTS = 400
+ROUNDS = 3
 GOAL = 1.3
 
 
@@ -35,6 +38,7 @@ class Overhead:
     handler_seconds: float
     raw_seconds: float
     calls: Counter[str]
+    round_ratios: tuple[float, ...] = ()
 
     @property
     def ratio(self) -> float:
@@ -66,6 +70,13 @@ def _seed(world: Any) -> None:
 
 
 def run() -> Overhead:
+    """``ROUNDS`` rounds; the one with the median ratio, carrying every round's ratio."""
+    rounds = sorted((_round() for _ in range(ROUNDS)), key=lambda r: r.ratio)
+    median = rounds[len(rounds) // 2]
+    return replace(median, round_ratios=tuple(r.ratio for r in rounds))
+
+
+def _round() -> Overhead:
     bodies = _bodies()
     recorded: list[tuple[str, dict[str, Any]]] = []
     overrides = {"LogLevel": "ERROR"}
@@ -105,8 +116,10 @@ def run() -> Overhead:
 def report(result: Overhead) -> None:
     per_event = ", ".join(f"{op} {n / result.events:g}" for op, n in sorted(result.calls.items()))
     verdict = "✓" if result.ratio <= GOAL else "over"
+    ratios = ", ".join(f"{r:.2f}×" for r in result.round_ratios)
     table(
-        f"Webhook overhead: {result.events} `contacts.counted` events in-process (moto)",
+        f"Webhook overhead: {result.events} `contacts.counted` events in-process (moto), median of "
+        f"{len(result.round_ratios)} rounds ({ratios})",
         ["path", "events/s", "ms/event", "DynamoDB calls per event"],
         [
             [
