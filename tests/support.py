@@ -6,7 +6,8 @@ import base64
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
@@ -121,6 +122,12 @@ class World:
             "CrmWebhookFunction", rest_event("POST", "/webhooks/crm", raw, {"Overage-Signature": header})
         )
         return result["statusCode"], json.loads(result["body"])
+
+    def accepted(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Deliver ``body`` and require a 202 (a fixture's events, which must all apply); the answer."""
+        status, answer = self.webhook(body)
+        assert status == 202, answer
+        return answer
 
     def get(self, path: str) -> tuple[int, dict[str, Any]]:
         result = self.invoke("CrmWebhookFunction", rest_event("GET", path))
@@ -339,3 +346,19 @@ def report_rows(world: World, month: str, name: str) -> list[dict[str, str]]:
     import io
 
     return list(csv.DictReader(io.StringIO(report_files(world, month)[name].decode("utf-8"))))
+
+
+def dynamodb_calls(action: Callable[[], object]) -> Counter[str]:
+    """Count the DynamoDB operations ``action`` makes through the functions' shared client."""
+    calls: Counter[str] = Counter()
+
+    def count(model: object, **_: object) -> None:
+        calls[model.name] += 1  # type: ignore[attr-defined]
+
+    client = aws.client("dynamodb")  # the very client the functions use (cached per region and endpoint)
+    client.meta.events.register("before-call.dynamodb", count)
+    try:
+        action()
+    finally:
+        client.meta.events.unregister("before-call.dynamodb", count)
+    return calls

@@ -4,30 +4,12 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable
 from typing import Any
 
 import pytest
-from overage import aws
 from overage.renewals import RenewalBilling
 
-from tests.support import World, contacts_body, upsert_body
-
-
-def dynamodb_calls(action: Callable[[], object]) -> Counter[str]:
-    """Count the DynamoDB operations ``action`` makes through the functions' shared client."""
-    calls: Counter[str] = Counter()
-
-    def count(model: object, **_: object) -> None:
-        calls[model.name] += 1  # type: ignore[attr-defined]
-
-    client = aws.client("dynamodb")  # the very client the functions use (cached per region and endpoint)
-    client.meta.events.register("before-call.dynamodb", count)
-    try:
-        action()
-    finally:
-        client.meta.events.unregister("before-call.dynamodb", count)
-    return calls
+from tests.support import World, contacts_body, dynamodb_calls, upsert_body
 
 
 def add_accounts(world: World, first: int, last: int, started_on: str) -> None:

@@ -11,12 +11,10 @@ from __future__ import annotations
 import copy
 import json
 from collections import Counter
-from collections.abc import Callable
 from typing import Any
 
 import boto3
 import pytest
-from overage import aws
 from overage.errors import InvalidRequest
 
 from tests.support import (
@@ -26,6 +24,7 @@ from tests.support import (
     World,
     call_body,
     contacts_body,
+    dynamodb_calls,
     episodes,
     grace_run,
     payment_body,
@@ -105,12 +104,6 @@ def change_body(account_id: str, occurred_at: str, **data: Any) -> dict[str, Any
     }
 
 
-def accepted(world: World, body: dict[str, Any]) -> dict[str, Any]:
-    status, answer = world.webhook(body)
-    assert status == 202, answer
-    return answer
-
-
 # ------------------------------------------------------------------------------------------------ excess profiles
 
 
@@ -126,30 +119,29 @@ def given_a_month_of_excess_profiles(world: World) -> dict[str, str]:
     - acc_paid (USD): 205 on 15 Jan → grace ends 29 Jan: fee 5.00 USD; paid 5 Feb; still 205 on 10 Feb: a monthly
       excess line of 5.00 USD.
     """
-    accepted(world, upsert_body("acc_reduce", currency="USD"))
-    accepted(world, upsert_body("acc_packs", currency="GBP"))
-    accepted(world, upsert_body("acc_upgrade", currency="USD"))
-    accepted(world, upsert_body("acc_fee", currency="GBP"))
-    accepted(world, upsert_body("acc_paid", currency="USD"))
-    accepted(world, profiles_body("acc_paid", "2026-01-15T00:00:00Z", 205))
-    accepted(world, profiles_body("acc_fee", "2026-01-20T00:00:00Z", 210))
+    world.accepted(upsert_body("acc_reduce", currency="USD"))
+    world.accepted(upsert_body("acc_packs", currency="GBP"))
+    world.accepted(upsert_body("acc_upgrade", currency="USD"))
+    world.accepted(upsert_body("acc_fee", currency="GBP"))
+    world.accepted(upsert_body("acc_paid", currency="USD"))
+    world.accepted(profiles_body("acc_paid", "2026-01-15T00:00:00Z", 205))
+    world.accepted(profiles_body("acc_fee", "2026-01-20T00:00:00Z", 210))
     grace_run(world, "2026-01-29T00:05:00Z")  # acc_paid: the fee
-    accepted(world, profiles_body("acc_reduce", "2026-02-02T10:00:00Z", 205))
-    accepted(world, profiles_body("acc_packs", "2026-02-03T00:00:00Z", 230))
+    world.accepted(profiles_body("acc_reduce", "2026-02-02T10:00:00Z", 205))
+    world.accepted(profiles_body("acc_packs", "2026-02-03T00:00:00Z", 230))
     grace_run(world, "2026-02-03T00:05:00Z")  # acc_fee: the fee
-    accepted(
-        world,
+    world.accepted(
         upsert_body("acc_packs", currency="GBP", profile_packs=1, occurred_at="2026-02-04T12:00:00Z"),
     )
-    accepted(world, profiles_body("acc_reduce", "2026-02-05T10:00:00Z", 195))
+    world.accepted(profiles_body("acc_reduce", "2026-02-05T10:00:00Z", 195))
     paid_fee = world.invoices("acc_paid")[0]
-    accepted(world, payment_body("acc_paid", "2026-02-05T12:00:00Z", paid_fee["invoice_id"], "5.00", "USD"))
-    accepted(world, profiles_body("acc_upgrade", "2026-02-06T00:00:00Z", 260))
-    accepted(world, change_body("acc_upgrade", "2026-02-08T00:00:00Z", package="complete", effective="immediate"))
+    world.accepted(payment_body("acc_paid", "2026-02-05T12:00:00Z", paid_fee["invoice_id"], "5.00", "USD"))
+    world.accepted(profiles_body("acc_upgrade", "2026-02-06T00:00:00Z", 260))
+    world.accepted(change_body("acc_upgrade", "2026-02-08T00:00:00Z", package="complete", effective="immediate"))
     world.renewal("2026-02-10T00:15:00Z")
     grace_run(world, "2026-02-14T00:05:00Z")  # acc_fee: the reminder
     grace_run(world, "2026-02-18T00:05:00Z")  # acc_fee: overdue, restricted
-    accepted(world, profiles_body("acc_fee", "2026-02-20T00:00:00Z", 190))
+    world.accepted(profiles_body("acc_fee", "2026-02-20T00:00:00Z", 190))
     return {account: episodes(world, account)[0]["episode_id"] for account in ("acc_fee", "acc_paid")}
 
 
@@ -309,15 +301,14 @@ def given_a_month_of_contact_overruns(world: World) -> None:
         ("acc_ovr1", "GBP", "2026-01-12"),
         ("acc_plain", "USD", "2026-01-20"),
     ):
-        accepted(
-            world,
+        world.accepted(
             upsert_body(
                 account, billing_cycle="monthly", currency=currency, started_on=started, customer_since=started
             ),
         )
-    accepted(world, contacts_body("acc_ovr3", "2025-11-20T00:00:00Z", 130))
-    accepted(world, contacts_body("acc_ovr1", "2026-02-01T00:00:00Z", 60))
-    accepted(world, contacts_body("acc_plain", "2026-02-01T00:00:00Z", 40))
+    world.accepted(contacts_body("acc_ovr3", "2025-11-20T00:00:00Z", 130))
+    world.accepted(contacts_body("acc_ovr1", "2026-02-01T00:00:00Z", 60))
+    world.accepted(contacts_body("acc_plain", "2026-02-01T00:00:00Z", 40))
     world.renewal("2026-02-20T00:15:00Z")  # catches up every billing date due, oldest first
 
 
@@ -386,10 +377,10 @@ def given_a_month_of_telephone_support(world: World) -> None:
     - acc_fu_over (USD, standard + telephone support, 1 user): u1 50:00 in one call (over the allowance and the pool);
     - acc_fu_legacy (USD, standard, customer since 2010): u1 14:00 (legacy terms, within);
     - acc_fu_none (USD, standard, no telephone support): u9 20:00 (not entitled)."""
-    accepted(world, upsert_body("acc_fu_review", currency="GBP", package="complete", paying_users=2))
-    accepted(world, upsert_body("acc_fu_over", telephone_support=True, paying_users=1))
-    accepted(world, upsert_body("acc_fu_legacy", customer_since="2010-05-01", paying_users=1))
-    accepted(world, upsert_body("acc_fu_none", paying_users=1))
+    world.accepted(upsert_body("acc_fu_review", currency="GBP", package="complete", paying_users=2))
+    world.accepted(upsert_body("acc_fu_over", telephone_support=True, paying_users=1))
+    world.accepted(upsert_body("acc_fu_legacy", customer_since="2010-05-01", paying_users=1))
+    world.accepted(upsert_body("acc_fu_none", paying_users=1))
     for body in (
         call_body("acc_fu_review", "c1", "2026-02-03T09:00:00Z", 2400, "u1"),
         call_body("acc_fu_review", "c2", "2026-02-10T09:00:00Z", 1261, "u1"),
@@ -398,7 +389,7 @@ def given_a_month_of_telephone_support(world: World) -> None:
         call_body("acc_fu_legacy", "c5", "2026-02-13T09:00:00Z", 840, "u1"),
         call_body("acc_fu_none", "c6", "2026-02-14T09:00:00Z", 1200, "u9"),
     ):
-        accepted(world, body)
+        world.accepted(body)
     world.run("FairUseRollupFunction", {"as_of": "2026-03-01T02:00:00Z"})
 
 
@@ -449,27 +440,12 @@ def test_the_fair_use_figures_of_a_month(world: World) -> None:
 # ------------------------------------------------------------------------------------------------ runs
 
 
-def dynamodb_calls(action: Callable[[], object]) -> Counter[str]:
-    calls: Counter[str] = Counter()
-
-    def count(model: object, **_: object) -> None:
-        calls[model.name] += 1  # type: ignore[attr-defined]
-
-    client = aws.client("dynamodb")  # the functions' shared client
-    client.meta.events.register("before-call.dynamodb", count)
-    try:
-        action()
-    finally:
-        client.meta.events.unregister("before-call.dynamodb", count)
-    return calls
-
-
 def test_a_rerun_rewrites_the_same_bytes_and_nothing_is_scanned(world: World) -> None:
     given_a_month_of_excess_profiles(world)
     given_a_month_of_contact_overruns(world)
     # Quiet accounts add nothing to the month's reads
     for n in range(12):
-        accepted(world, upsert_body(f"acc_quiet_{n}"))
+        world.accepted(upsert_body(f"acc_quiet_{n}"))
 
     # When February is reported, then reported again (a backfill of the month)
     first_calls = dynamodb_calls(lambda: report_run(world, FEBRUARY_RUN))

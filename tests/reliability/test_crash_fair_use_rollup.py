@@ -20,9 +20,7 @@ DIRECTOR = "customer-service-director@example.com"
 
 
 def given_february_calls_and_a_late_january_one(world: World) -> None:
-    def send(body: dict) -> None:
-        status, answer = world.webhook(body)
-        assert status == 202, answer
+    send = world.accepted
 
     def account(account_id: str, **data: object) -> None:
         fields = {"billing_cycle": "monthly", "paying_users": 1, "started_on": "2025-06-01"} | data

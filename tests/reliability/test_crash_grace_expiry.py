@@ -22,9 +22,7 @@ MONTHLY = {"billing_cycle": "monthly", "started_on": "2026-01-20", "customer_sin
 
 
 def given_four_episodes_due_on_5_march(world: World) -> None:
-    def send(body: dict) -> None:
-        status, answer = world.webhook(body)
-        assert status == 202, answer
+    send = world.accepted
 
     # 215 profiles (limit 200) since 25 January: fee invoiced 8 February (due the 22nd), reminded on the 19th, unpaid
     send(upsert_body("acc_overdue", **MONTHLY))

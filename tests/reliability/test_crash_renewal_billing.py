@@ -21,9 +21,7 @@ MONTHLY = {"billing_cycle": "monthly", "started_on": "2026-02-10", "customer_sin
 
 
 def given_five_billing_dates_on_10_march(world: World) -> None:
-    def send(body: dict) -> None:
-        status, answer = world.webhook(body)
-        assert status == 202, answer
+    send = world.accepted
 
     # 130 active contacts on a t50 subscription: the t150 supplement (spec §3.1: 34.00 − 24.00)
     send(upsert_body("acc_overrun", **MONTHLY))
