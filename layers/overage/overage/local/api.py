@@ -4,6 +4,13 @@ Every request becomes an API Gateway proxy event (REST API: payload 1.0; HTTP AP
 event says otherwise), routed by the ``Api``/``HttpApi`` events of the template's functions, and the
 handler's proxy response is written back. No route: 404 ``Missing Authentication Token`` (what API Gateway
 answers); a handler that raises or answers malformed: 502 ``Internal server error``.
+
+Routes are matched on the path as sent (still percent-encoded), one segment per ``/``: ``/accounts/a%2Fb`` is
+``/accounts/{id}`` with ``id`` ``a/b`` (parameters are handed on decoded), and a REST event's ``path`` is the path
+as sent, as API Gateway's are. Every request is answered, in JSON like the API's own answers: 400 for bad framing
+(a Content-Length that is not a number of bytes, two of them, one with ``Transfer-Encoding``, a body that ends
+early, a broken chunk, a body-carrying method without either header), 413 when the declared body is over API
+Gateway's 10 MiB quota (decided before reading it), 408 when the body stalls.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ from __future__ import annotations
 import base64
 import errno
 import json
+import socket
 import sys
 import threading
 import time
@@ -29,6 +37,17 @@ from overage.local.template import ACCOUNT_ID, LocalError, LocalTemplate, PortIn
 DEFAULT_PORT = 3000
 API_TYPES = ("AWS::Serverless::Api", "AWS::Serverless::HttpApi")
 GATEWAY_TIMEOUT_NOTE = "API Gateway would answer 504 after 29 s; locally the handler runs to the end"
+MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload quota (REST and HTTP APIs)
+REQUEST_QUEUE_SIZE = 128  # listen backlog: a burst of connections waits to be accepted instead of being reset
+READ_TIMEOUT_SECONDS = 30.0  # a client that stops sending mid-request
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})  # methods whose requests must say how long their body is
+MAX_CHUNK_LINE_BYTES = 1024
+MAX_TRAILER_LINES = 100
+DRAIN_AFTER_REFUSAL = (0.5, 1024 * 1024)  # seconds, bytes: what is read of a refused body before closing
+
+# invoke() swaps os.environ, sys.path and sys.modules for the function's: process-wide state, so handlers run one
+# at a time across every server of the process (each request still gets its own thread and is read concurrently).
+_INVOKE_LOCK = threading.Lock()
 
 
 class NoRoute(LocalError):
@@ -62,12 +81,16 @@ class Route:
         return ranks, self.method == "ANY"
 
     def match(self, method: str, path: str) -> dict[str, str] | None:
-        """The path parameters when this route serves ``method path``, else None."""
+        """The path parameters (decoded) when this route serves ``method path``, else None.
+
+        ``path`` is the path as sent, still percent-encoded: it is split into segments before anything is
+        decoded, so an encoded ``/`` (``%2F``) stays inside its segment, as API Gateway matches routes.
+        """
         if self.method not in ("ANY", method.upper()):
             return None
         if self.path == "$default":
             return {}
-        wanted = [segment for segment in path.split("/") if segment]
+        wanted = [unquote(segment) for segment in path.split("/") if segment]
         parameters: dict[str, str] = {}
         for index, pattern in enumerate(self.segments):
             if pattern.startswith("{") and pattern.endswith("+}"):
@@ -140,8 +163,14 @@ class HttpRequest:
     source_ip: str = "127.0.0.1"
 
     @property
+    def raw_path(self) -> str:
+        """The path as sent, percent-encoding kept: what routes are matched on and a REST event's ``path``."""
+        return urlsplit(self.target).path or "/"
+
+    @property
     def path(self) -> str:
-        return unquote(urlsplit(self.target).path) or "/"
+        """The path decoded (an HTTP API event's ``rawPath``, as API Gateway's HTTP APIs hand it on)."""
+        return unquote(self.raw_path) or "/"
 
     @property
     def raw_query(self) -> str:
@@ -178,7 +207,7 @@ def rest_event(route: Route, parameters: dict[str, str], request: HttpRequest) -
     host = request.header("Host") or f"{HOST}"
     return {
         "resource": route.path,
-        "path": request.path,
+        "path": request.raw_path,
         "httpMethod": request.method,
         "headers": {key: values[-1] for key, values in multi_headers.items()} or None,
         "multiValueHeaders": multi_headers or None,
@@ -207,7 +236,7 @@ def rest_event(route: Route, parameters: dict[str, str], request: HttpRequest) -
                 "userAgent": request.header("User-Agent"),
                 "userArn": None,
             },
-            "path": f"/{route.stage}{request.path}",
+            "path": f"/{route.stage}{request.raw_path}",
             "protocol": "HTTP/1.1",
             "requestId": str(uuid.uuid4()),
             "requestTime": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
@@ -275,7 +304,7 @@ def http_api_event(route: Route, parameters: dict[str, str], request: HttpReques
 
 def request_event(template: LocalTemplate, request: HttpRequest) -> tuple[Route, dict[str, Any]]:
     """The route serving ``request`` and the proxy event its function receives; ``NoRoute`` if none."""
-    matched = find_route(routes(template), request.method, request.path)
+    matched = find_route(routes(template), request.method, request.raw_path)
     if matched is None:
         raise NoRoute(request.method, request.path)
     route, parameters = matched
@@ -351,17 +380,29 @@ def handle_request(template: LocalTemplate, request: HttpRequest, endpoint_url: 
 # ------------------------------------------------------------------------------------------- server
 
 
+class BadFraming(Exception):
+    """The request cannot be read as one HTTP request: answered ``status`` before any handler runs."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
 class LocalApiServer(ThreadingHTTPServer):
-    """An HTTP server in front of the template's API; ``shutdown()`` stops it and frees the port."""
+    """An HTTP server in front of the template's API; ``shutdown()`` stops it and frees the port.
+
+    One daemon thread per connection; the handlers themselves run one at a time (``_INVOKE_LOCK``).
+    """
 
     daemon_threads = True
+    request_queue_size = REQUEST_QUEUE_SIZE
 
     def __init__(self, template: LocalTemplate, port: int, endpoint_url: str | None, *, quiet: bool) -> None:
         self.template = template
         self.endpoint_url = endpoint_url
         self.quiet = quiet
-        # Handlers run one at a time: invoke() swaps os.environ for the function's environment.
-        self.invoke_lock = threading.Lock()
+        self.invoke_lock = _INVOKE_LOCK
         self.thread: threading.Thread | None = None
         super().__init__((HOST, port), _RequestHandler)
 
@@ -385,45 +426,162 @@ class LocalApiServer(ThreadingHTTPServer):
         self.server_close()
 
 
+def _content_length(values: list[str]) -> int | None:
+    """The one length the Content-Length headers declare (None: no header); ``BadFraming`` otherwise."""
+    declared = {part.strip() for value in values for part in value.split(",")}
+    if not declared:
+        return None
+    if len(declared) > 1:
+        raise BadFraming(400, f"conflicting Content-Length values: {', '.join(sorted(declared))}")
+    (text,) = declared
+    if not (text.isascii() and text.isdigit()):
+        raise BadFraming(400, f"Content-Length {text!r} is not a number of bytes")
+    return int(text)
+
+
+def _too_large(body: str) -> BadFraming:
+    return BadFraming(413, f"Request Too Long: {body} is over the limit of {MAX_BODY_BYTES} bytes")
+
+
 class _RequestHandler(BaseHTTPRequestHandler):
     server: LocalApiServer
     server_version = "overage-local-api"
+    timeout = READ_TIMEOUT_SECONDS  # per read: the head and the body (a stalled head is closed, a body 408)
+
+    # ------------------------------------------------------------------------------- reading the body
 
     def _read_body(self) -> bytes:
-        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            chunks: list[bytes] = []
-            while True:
-                size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
-                if size == 0:
-                    self.rfile.readline()
-                    return b"".join(chunks)
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length > 0 else b""
+        """The body as its framing declares it; ``BadFraming`` (400, 408, 413) when it cannot be read as one."""
+        codings = [
+            coding.strip().lower()
+            for value in self.headers.get_all("Transfer-Encoding") or []
+            for coding in value.split(",")
+            if coding.strip()
+        ]
+        length = _content_length(self.headers.get_all("Content-Length") or [])
+        if codings:
+            if length is not None:
+                raise BadFraming(400, "a request cannot carry both Content-Length and Transfer-Encoding")
+            if codings != ["chunked"]:
+                raise BadFraming(400, f"Transfer-Encoding {', '.join(codings)} is not supported; use chunked")
+            return self._read_chunked()
+        if length is None:
+            if self.command in BODY_METHODS:
+                raise BadFraming(400, f"a {self.command} needs a Content-Length (0 for no body) or chunked encoding")
+            return b""
+        if length > MAX_BODY_BYTES:
+            raise _too_large(f"a body of {length} bytes")
+        return self._read_exactly(length, f"the body ended before the {length} bytes its Content-Length declares")
 
-    def _handle(self) -> None:
-        started = time.monotonic()
-        request = HttpRequest(
-            method=self.command,
-            target=self.path,
-            headers=list(self.headers.items()),
-            body=self._read_body(),
-            source_ip=self.client_address[0],
-        )
-        with self.server.invoke_lock:
-            response = handle_request(self.server.template, request, self.server.endpoint_url)
+    def _read_exactly(self, size: int, short: str) -> bytes:
+        try:
+            data = self.rfile.read(size) if size else b""
+        except TimeoutError:
+            raise BadFraming(408, "Request Timeout: the body stopped arriving") from None
+        if len(data) < size:
+            raise BadFraming(400, f"{short} (got {len(data)})")
+        return data
+
+    def _read_line(self) -> bytes:
+        try:
+            line = self.rfile.readline(MAX_CHUNK_LINE_BYTES + 1)
+        except TimeoutError:
+            raise BadFraming(408, "Request Timeout: the body stopped arriving") from None
+        if not line.endswith(b"\n") or len(line) > MAX_CHUNK_LINE_BYTES:
+            raise BadFraming(400, "the chunked body is cut short or has an overlong line")
+        return line.rstrip(b"\r\n")
+
+    def _read_chunked(self) -> bytes:
+        chunks: list[bytes] = []
+        total = 0
+        while True:
+            size_text = self._read_line().split(b";", 1)[0].strip()
+            if not size_text or any(char not in b"0123456789abcdefABCDEF" for char in size_text):
+                raise BadFraming(400, f"chunk size {size_text.decode('latin-1')!r} is not hexadecimal")
+            size = int(size_text, 16)
+            if size == 0:
+                break
+            total += size
+            if total > MAX_BODY_BYTES:
+                raise _too_large("the chunked body")
+            chunks.append(self._read_exactly(size, f"a chunk ended before its {size} bytes"))
+            if self._read_line():
+                raise BadFraming(400, "a chunk is longer than its size says")
+        for _ in range(MAX_TRAILER_LINES):  # trailer fields, up to the blank line that ends the body
+            if not self._read_line():
+                return b"".join(chunks)
+        raise BadFraming(400, "too many trailer fields after the chunked body")
+
+    # ------------------------------------------------------------------------------- answering
+
+    def _write(self, response: HttpResponse, *, close: bool = False) -> None:
         self.send_response(response.status)
         for key, value in response.headers:
             if key.lower() not in ("content-length", "connection", "transfer-encoding"):
                 self.send_header(key, value)
         self.send_header("Content-Length", str(len(response.body)))
+        if close:
+            self.send_header("Connection", "close")
+            self.close_connection = True
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(response.body)
+
+    def _drain_and_close(self) -> None:
+        """Close after a refusal without resetting the connection: unread input at close() makes the kernel send
+        a reset, which can destroy the answer before the client reads it. So: stop writing, read (and drop) what
+        the client still sends for a moment, then let the server close the socket.
+        """
+        seconds, limit = DRAIN_AFTER_REFUSAL
+        deadline = time.monotonic() + seconds
+        try:
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_WR)
+            drained = 0
+            while drained < limit and (left := deadline - time.monotonic()) > 0:
+                self.connection.settimeout(left)
+                data = self.connection.recv(65536)
+                if not data:
+                    break
+                drained += len(data)
+        except OSError:  # the client is gone or went quiet: nothing more to do
+            pass
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """The answers BaseHTTPRequestHandler gives itself (broken request line, headers too long, unknown
+        method...), in JSON like the API's, and always with a status line."""
+        if not self.request_version.startswith("HTTP/1."):  # HTTP/0.9 (no status line) is never spoken here
+            self.request_version = "HTTP/1.0"
+        phrase = self.responses.get(code, ("Error",))[0]
+        self._write(_json_response(code, message or phrase), close=True)
+        self._drain_and_close()
+
+    def _handle(self) -> None:
+        started = time.monotonic()
+        try:
+            body = self._read_body()
+        except BadFraming as refused:
+            response = _json_response(refused.status, refused.message)
+            self._write(response, close=True)
+            self._drain_and_close()
+            self._summary(self.command, unquote(urlsplit(self.path).path), response.status, started)
+            return
+        request = HttpRequest(
+            method=self.command,
+            target=self.path,
+            headers=list(self.headers.items()),
+            body=body,
+            source_ip=self.client_address[0],
+        )
+        with self.server.invoke_lock:
+            response = handle_request(self.server.template, request, self.server.endpoint_url)
+        self._write(response)
+        self._summary(request.method, request.path, response.status, started)
+
+    def _summary(self, method: str, path: str, status: int, started: float) -> None:
         if not self.server.quiet:
             elapsed = (time.monotonic() - started) * 1000
-            print(f"{request.method} {request.path} -> {response.status} ({elapsed:.0f} ms)", file=sys.stderr)
+            print(f"{method} {path} -> {status} ({elapsed:.0f} ms)", file=sys.stderr)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
 
