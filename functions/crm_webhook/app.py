@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
 from datetime import UTC, datetime
 from functools import cache
@@ -28,6 +29,7 @@ from overage.config import Settings
 from overage.domain import signature
 from overage.domain.account import standing
 from overage.domain.crm_events import (
+    ACCOUNT_ID_PATTERN,
     MalformedJson,
     crm_event_schema,
     field_errors,
@@ -45,6 +47,7 @@ from overage.observability import logger, metrics, tracer
 from pydantic import ValidationError
 
 MAX_BODY_BYTES = 256 * 1024
+_ACCOUNT_ID = re.compile(ACCOUNT_ID_PATTERN)
 SECRET_MAX_AGE_SECONDS = 300
 
 # No resolver validation: every route takes plain string path parameters and the webhook body is validated by hand
@@ -99,6 +102,13 @@ def _raw_body() -> bytes:
     return body.encode("utf-8")
 
 
+def _path_account_id(account_id: str) -> str:
+    """A path id that no account can have is unknown (404) before any read: DynamoDB refuses a key over 2 KB."""
+    if not _ACCOUNT_ID.fullmatch(account_id):
+        raise NotFound(f"account {account_id[:80]} is not known")
+    return account_id
+
+
 def _json(status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
     return Response(
         status_code=status,
@@ -139,28 +149,28 @@ def receive_crm_event():  # no return annotation: the routes answer with hand-bu
 @app.get("/accounts/<account_id>", summary="An account's standing", tags=["accounts"])
 def get_account(account_id: str):  # no return annotation: the routes answer with hand-built Responses
     settings = _settings()
-    account = wiring.accounts(settings).require(account_id)
+    account = wiring.accounts(settings).require(_path_account_id(account_id))
     return _json(200, standing(account, current_catalog(settings)))
 
 
 @app.get("/accounts/<account_id>/invoices", summary="The account's invoices and credit notes", tags=["accounts"])
 def get_invoices(account_id: str):  # no return annotation: the routes answer with hand-built Responses
     settings = Settings.from_env()
-    wiring.accounts(settings).require(account_id)
+    wiring.accounts(settings).require(_path_account_id(account_id))
     return _json(200, readers.invoices(wiring.ledger(settings), account_id))
 
 
 @app.get("/accounts/<account_id>/notices", summary="Every notice sent to the account", tags=["accounts"])
 def get_notices(account_id: str):  # no return annotation: the routes answer with hand-built Responses
     settings = Settings.from_env()
-    wiring.accounts(settings).require(account_id)
+    wiring.accounts(settings).require(_path_account_id(account_id))
     return _json(200, readers.notices(wiring.ledger(settings), account_id))
 
 
 @app.get("/accounts/<account_id>/preview", summary="What the next billing date would charge now", tags=["accounts"])
 def get_preview(account_id: str):  # no return annotation: the routes answer with hand-built Responses
     settings = Settings.from_env()
-    account = wiring.accounts(settings).require(account_id)
+    account = wiring.accounts(settings).require(_path_account_id(account_id))
     return _json(200, readers.preview(account, current_catalog(settings)))
 
 
@@ -169,7 +179,7 @@ def get_changes(account_id: str):  # no return annotation: the routes answer wit
     from overage import plan_changes
 
     settings = Settings.from_env()
-    wiring.accounts(settings).require(account_id)
+    wiring.accounts(settings).require(_path_account_id(account_id))
     return _json(200, plan_changes.changes(wiring.plan_changes(settings), account_id))
 
 
@@ -182,7 +192,7 @@ def get_fair_use(account_id: str, month: str):  # no return annotation: the rout
     from overage import fair_use
 
     settings = Settings.from_env()
-    return _json(200, fair_use.read_month(settings, current_catalog(settings), account_id, month))
+    return _json(200, fair_use.read_month(settings, current_catalog(settings), _path_account_id(account_id), month))
 
 
 @app.get("/openapi.json", summary="This API's OpenAPI document", tags=["meta"])

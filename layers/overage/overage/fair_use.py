@@ -94,6 +94,9 @@ def call_completed(event: CallCompleted, context: IngestContext) -> dict[str, An
             telephone_support=at_call.telephone_support,
             customer_since=account.customer_since,
             catalog=context.catalog,
+            call_day=data.started_at.astimezone(UTC).date(),
+            # the earliest the account was a customer: started_on moves with a billing-cycle switch, customer_since not
+            subscribed_since=min(account.customer_since, account.started_on),
         ),
         paying_users=at_call.paying_users,
     )
@@ -320,7 +323,7 @@ class FairUseRollup:
             },
         )
         if plan.notice is not None:
-            self.outbox.deliver(plan.notice, now)
+            self.outbox.deliver_committed([plan.notice], now)
         return True
 
     # ------------------------------------------------------------------ the director's list
@@ -352,7 +355,7 @@ class FairUseRollup:
                 if is_condition_failure(error):
                     continue  # another run listed some of them: read again
                 raise store_error(error, "listing the director's review list") from error
-            self.outbox.deliver(notice, now)
+            self.outbox.deliver_committed([notice], now)
             sent += 1
             logger.info("fair-use review list sent", extra={"month": str(month), "entries": len(chunk)})
         raise StoreError(f"the review list of {month} kept losing to concurrent writes")

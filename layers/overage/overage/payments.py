@@ -43,6 +43,14 @@ def payment_received(event: PaymentReceived, context: IngestContext) -> dict[str
             )
         if mismatched:
             raise InvalidRequest("the payment does not match the invoice", mismatched)
+        if event.occurred_at < invoice.issued_at:
+            raise InvalidRequest(
+                "the payment is dated before the invoice was issued",
+                {
+                    "occurred_at": f"invoice {invoice.number} was issued at {to_key(invoice.issued_at)}; date the "
+                    "payment when the money arrived, on or after that"
+                },
+            )
         seen["invoice"] = invoice
         if invoice.status == "paid":
             return None

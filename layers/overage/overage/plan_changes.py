@@ -121,6 +121,7 @@ def _plan_change(
     assert classification is not None  # validate refuses a change that changes nothing
     effective = event.data.effective or classification.default_effective
     on = event.occurred_at.date()
+    rules.check_dated_in_subscription(account, on)  # immediate or at period end: never before the start
     old_snapshot = rules.snapshot(old, catalog, account.currency)
     new_snapshot = rules.snapshot(new, catalog, account.currency)
     record = _base_record(event, account) | {
@@ -285,8 +286,7 @@ def on_change_requested(event: PlanChangeRequested, context: IngestContext) -> d
             attempt = _plan_change(event, account, context.catalog, store, context.ledger.put_invoice_item)
         staged = [context.outbox.stage(notice, context.received_at) for notice in attempt.notices]
         if store.commit(attempt.items + staged):
-            for notice in attempt.notices:
-                context.outbox.deliver(notice, context.received_at)
+            context.outbox.deliver_committed(attempt.notices, context.received_at)
             _after_applied(attempt.record, context)
             logger.info(
                 "plan change recorded",

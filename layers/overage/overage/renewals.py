@@ -245,8 +245,7 @@ class RenewalBilling:
                     "currency": outcome.invoice.currency,
                 },
             )
-        for notice in notices:
-            self.outbox.deliver(notice, now)
+        self.outbox.deliver_committed(notices, now)
         if follow_ups:
             self._follow_up(account.account_id, follow_ups, now)
             account = self.accounts.get(account.account_id) or account  # what the follow-ups left

@@ -18,13 +18,14 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from overage import aws
 from overage.config import Settings
-from overage.domain.instants import Month
+from overage.domain.instants import FIRST_YEAR, LAST_YEAR, Month, in_supported_years
 from overage.domain.report import (
     HISTORY_MONTHS,
     MonthFacts,
@@ -39,7 +40,7 @@ from overage.errors import InvalidRequest, StoreError
 from overage.fanout import batches, send_batch
 from overage.observability import logger
 from overage.report_render import render_index
-from overage.schedule import business_time
+from overage.schedule import business_time, wall_clock
 from overage.store.report_index import ReportRecords, report_shards
 
 REPORTS = "reports/"
@@ -53,21 +54,31 @@ CONTENT_TYPES = {
 }
 
 
-def month_of(event: Any) -> Month:
-    """The month a run reports on (see the module doc). A ``month`` with a business time must have ended by then."""
+def month_of(event: Any, now: datetime | None = None) -> Month:
+    """The month a run reports on (see the module doc). A ``month`` must lie in the supported years and have ended
+    by the run's business time when the event gives one, and by the wall clock in any case (a report of a month that
+    has not ended would be written with the part of it that has happened)."""
+    now = wall_clock() if now is None else now
     if isinstance(event, dict) and "month" in event:
         try:
             month = Month.parse(str(event["month"]))
         except ValueError:
             raise InvalidRequest("not a month", {"month": "a calendar month as YYYY-MM, e.g. 2026-02"}) from None
+        if not in_supported_years(month.first_day):
+            raise InvalidRequest(
+                f"{month} is outside the supported years", {"month": f"a month of the years {FIRST_YEAR}-{LAST_YEAR}"}
+            )
         if "as_of" in event or "time" in event:
-            latest = report_month(business_time(event))
+            latest = report_month(business_time(event, now))
             if month > latest:
                 raise InvalidRequest(
                     f"{month} has not ended by the run's time", {"month": f"at most {latest} for this run's time"}
                 )
+        latest = report_month(now)
+        if month > latest:
+            raise InvalidRequest(f"{month} has not ended yet", {"month": f"at most {latest}, the last ended month"})
         return month
-    return report_month(business_time(event))
+    return report_month(business_time(event, now))
 
 
 def report_key(month: Month, name: str) -> str:

@@ -5,15 +5,118 @@ Validation errors name each bad field with a dotted path (``data.count``) so an 
 
 from __future__ import annotations
 
-from datetime import date
+import json
+import re
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    WithJsonSchema,
+)
+
+from overage.domain.instants import FIRST_YEAR, LAST_YEAR, in_supported_years
 
 ACCOUNT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}$"
 EVENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$"
 MAX_COUNT = 10_000_000
+
+# ---------------------------------------------------------------- the value types of the contract
+# Every date and instant lies in the supported years (domain/instants.py), so no calendar arithmetic on it can
+# overflow: outside them, a 422 naming the field.
+_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# RFC 3339 date-time with its offset: never a Unix time ("1700000000"), a bare date or a naive time.
+_INSTANT_RE = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?(?:[Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+# Money is a decimal string with exactly two places and no sign, blank or exponent: "2.33".
+_MONEY_RE = re.compile(r"(?:0|[1-9][0-9]{0,11})\.[0-9]{2}")
+MONEY_PATTERN = "^" + _MONEY_RE.pattern + "$"
+# An address SES sends to: a dot-atom local part (RFC 5322 atext: no quotes, commas, angle brackets or blanks) and a
+# domain of DNS labels (letters, digits, "-", "_"; an internationalised domain in its xn-- form). SES parses a
+# destination as an address list, so "a,b@example.com" would be two recipients and "<x>@example.com" a display
+# name: SES refuses both (InvalidParameterValue), so they are refused here first.
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"
+_LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"  # DNS labels may hold "_"; SES does not refuse it
+_EMAIL_RE = re.compile(rf"{_ATEXT}+(?:\.{_ATEXT}+)*@(?:{_LABEL}\.)+{_LABEL}")
+
+
+def _in_supported_years(value: date) -> None:
+    if not in_supported_years(value):
+        raise ValueError(f"must lie in the years {FIRST_YEAR}-{LAST_YEAR}")
+
+
+def _day(value: Any) -> date:
+    """A JSON string ``YYYY-MM-DD`` in the supported years (the model is strict: it gets the date, not the text)."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        text = value.isoformat()  # a model built in Python (tests, the demo): checked the same way
+    elif isinstance(value, str) and _DATE_RE.fullmatch(value):
+        text = value
+    else:
+        raise ValueError("a date is a string YYYY-MM-DD, such as 2026-02-05")
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{text} is not a date of the calendar") from None
+    _in_supported_years(day)
+    return day
+
+
+def _instant(value: Any) -> datetime:
+    """A JSON string in RFC 3339 form with its offset, in the supported years (as written and in UTC)."""
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, str) and _INSTANT_RE.fullmatch(value):
+        text = value[:-1] + "+00:00" if value[-1] in "Zz" else value
+        try:
+            moment = datetime.fromisoformat(text.replace("t", "T"))
+        except ValueError:
+            raise ValueError(f"{value} is not an instant of the calendar") from None
+    else:
+        raise ValueError("an instant is an ISO-8601 string with a time zone, such as 2026-02-05T10:00:00Z")
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError("an instant needs a time zone (Z or an offset)")
+    _in_supported_years(moment)  # as written: then the UTC conversion cannot overflow
+    _in_supported_years(moment.astimezone(UTC))
+    return moment
+
+
+def _money_text(value: Any) -> Any:
+    if not isinstance(value, str) or not _MONEY_RE.fullmatch(value):
+        raise ValueError('money is a string with two decimal places and no sign, such as "2.33"')
+    return Decimal(value)
+
+
+def _email(value: str) -> str:
+    local, _, _domain = value.rpartition("@")
+    if not _EMAIL_RE.fullmatch(value) or len(local) > 64:
+        raise ValueError(
+            "not an address email can be sent to: local-part@domain, with no blank, quote, comma or angle bracket"
+        )
+    return value
+
+
+Day = Annotated[date, BeforeValidator(_day), WithJsonSchema({"type": "string", "format": "date"})]
+Instant = Annotated[AwareDatetime, BeforeValidator(_instant), WithJsonSchema({"type": "string", "format": "date-time"})]
+Money = Annotated[
+    Decimal,
+    BeforeValidator(_money_text),
+    WithJsonSchema({"type": "string", "pattern": MONEY_PATTERN, "examples": ["2.33"]}),
+]
+EmailAddress = Annotated[
+    str,
+    Field(min_length=3, max_length=254),
+    AfterValidator(_email),
+    WithJsonSchema({"type": "string", "format": "email", "maxLength": 254}),
+]
 
 
 class _Data(BaseModel):
@@ -25,12 +128,12 @@ class AccountData(_Data):
     contact_tier: str = Field(min_length=1, max_length=32)
     billing_cycle: Literal["monthly", "annual"]
     currency: str = Field(min_length=3, max_length=3)
-    started_on: date
-    billing_email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)
+    started_on: Day
+    billing_email: EmailAddress
     paying_users: int = Field(ge=0, le=100_000)
     telephone_support: bool
     profile_packs: int = Field(ge=0, le=10_000)
-    customer_since: date
+    customer_since: Day
 
 
 class ContactsData(_Data):
@@ -45,7 +148,7 @@ class ProfilesData(_Data):
 class CallData(_Data):
     call_id: str = Field(pattern=EVENT_ID_PATTERN)
     user_id: str = Field(pattern=ACCOUNT_ID_PATTERN)
-    started_at: AwareDatetime
+    started_at: Instant
     duration_seconds: int = Field(gt=0, le=24 * 3600)
 
 
@@ -64,7 +167,7 @@ class PlanChangeData(_Data):
 
 class PaymentData(_Data):
     invoice_id: str = Field(min_length=1, max_length=200)
-    amount: Decimal = Field(gt=0, max_digits=14, decimal_places=2)
+    amount: Money = Field(gt=0)
     currency: str = Field(min_length=3, max_length=3)
 
 
@@ -72,7 +175,7 @@ class _Envelope(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: str = Field(pattern=EVENT_ID_PATTERN)
-    occurred_at: AwareDatetime
+    occurred_at: Instant
     account_id: str = Field(pattern=ACCOUNT_ID_PATTERN)
 
 
@@ -131,11 +234,39 @@ class MalformedJson(ValueError):
     """The body is not a JSON document (mapped to 400, unlike a schema violation)."""
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise MalformedJson(f"the key {key!r} appears twice in one object")
+        seen[key] = value
+    return seen
+
+
+def _not_json_constant(name: str) -> Any:
+    raise MalformedJson(f"{name} is not a JSON value")
+
+
+def check_json(raw: str | bytes) -> None:
+    """What RFC 8259 says a JSON text is, which pydantic's parser is lenient about: no ``NaN``/``Infinity`` and no
+    key twice in an object (pydantic would keep the last one). ``MalformedJson`` otherwise (a 400)."""
+    try:
+        json.loads(raw, object_pairs_hook=_unique_keys, parse_constant=_not_json_constant)
+    except ValueError as error:  # json.JSONDecodeError and UnicodeDecodeError are ValueErrors
+        if isinstance(error, MalformedJson):
+            raise
+        raise MalformedJson(str(error)) from None
+    except RecursionError:
+        raise MalformedJson("the document is nested too deeply") from None
+
+
 def parse_crm_event(raw: str | bytes) -> AnyCrmEvent:
     """Parse and validate a raw body in strict JSON mode (``"205"`` is not a count).
 
-    Raises ``MalformedJson`` when the body is not JSON, else ``pydantic.ValidationError`` naming each bad field.
+    Raises ``MalformedJson`` when the body is not JSON (``check_json``), else ``pydantic.ValidationError`` naming
+    each bad field.
     """
+    check_json(raw)
     try:
         return _adapter.validate_json(raw, strict=True)
     except ValidationError as error:
@@ -157,6 +288,7 @@ def field_errors(error: ValidationError) -> list[dict[str, str]]:
             message = f"type must be one of: {', '.join(EVENT_TYPES)}"
         else:
             field = ".".join(loc) or "body"
-            message = item["msg"]
+            # A rule of ours (ValueError in a validator): its own words, without pydantic's "Value error, " prefix.
+            message = str(item["ctx"]["error"]) if item["type"] == "value_error" else item["msg"]
         out.append({"field": field, "message": message})
     return out

@@ -50,8 +50,13 @@ def entitlement(
     telephone_support: bool,
     customer_since: date,
     catalog: Catalog,
+    call_day: date | None = None,
+    subscribed_since: date | None = None,
 ) -> Entitlement:
-    """Whether a call from an account with this subscription is covered, and on what basis."""
+    """Whether a call from an account with this subscription is covered, and on what basis. A call made before the
+    customer had any subscription (``call_day`` before ``subscribed_since``) is covered by nothing."""
+    if call_day is not None and subscribed_since is not None and call_day < subscribed_since:
+        return "not_entitled"
     if customer_since < catalog.policy.legacy_cutoff:
         return "legacy"
     known = catalog.packages.get(package)

@@ -12,6 +12,15 @@ from datetime import UTC, date, datetime
 
 _MONTH_RE = re.compile(r"(\d{4})-(\d{2})")
 
+# The years overage works in: every date and instant it is given (webhook fields, a run's business time, a report
+# month) lies in them, so no calendar arithmetic on one (a billing date years later, a grace end, a UTC
+# conversion) can overflow Python's calendar (years 1-9999). Outside them: a 422 naming the field.
+FIRST_YEAR, LAST_YEAR = 1900, 2199
+
+
+def in_supported_years(d: date) -> bool:
+    return FIRST_YEAR <= d.year <= LAST_YEAR
+
 
 def _require_aware(dt: datetime) -> None:
     if dt.tzinfo is None or dt.tzinfo.utcoffset(dt) is None:

@@ -231,12 +231,17 @@ def invoiced_period(account: Account) -> Period:
     return period_containing(account.started_on, 1, account.next_billing_date - timedelta(days=1))
 
 
-def check_immediate(account: Account, on: date) -> None:
+def check_dated_in_subscription(account: Account, on: date) -> None:
+    """A change (immediate or at period end) dated before the subscription started refers to nothing."""
     if on < account.started_on:
         raise InvalidRequest(
             "the change is dated before the subscription started",
             {"occurred_at": f"{on} is before the subscription started ({account.started_on})"},
         )
+
+
+def check_immediate(account: Account, on: date) -> None:
+    check_dated_in_subscription(account, on)
     period = invoiced_period(account)
     if on >= period.end:
         raise Conflict(

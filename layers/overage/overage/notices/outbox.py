@@ -16,6 +16,15 @@ The guarantee (tests/reliability make each call of every scheduled job fail and 
   write refused, the process died). Every event carries ``notice_id``: the CRM drops one it has seen.
 The lease is longer than any function's timeout (a test checks the template), so a redelivery never races a sender
 that is still alive.
+
+Failures after the commit never undo or fail what was committed:
+- SES refusing the message itself (``PERMANENT_REFUSALS``: an address it cannot parse, a rejected message) is final:
+  the notice is marked ``failed`` with the reason, leaves the outbox, and the ``NoticeEmailRefused`` metric (with
+  its alarm) tells the operators. Retrying would be refused the same way on every run.
+- Any other failure of a delivery made right after a commit (``deliver_committed``) is logged and counted
+  (``NoticeDeliveryDeferred``); the notice stays claimed, and the next scheduled run's ``redeliver_stale`` sends it.
+- ``redeliver_stale`` isolates each notice: one that fails is counted and left for the next run; the others are
+  sent, and the run goes on to its own work.
 """
 
 from __future__ import annotations
@@ -28,14 +37,17 @@ from botocore.exceptions import ClientError
 
 from overage.domain.instants import parse_instant, to_key
 from overage.notices.model import Notice
-from overage.observability import logger
-from overage.store.dynamo import from_item, is_condition_failure, query_all, store_error, to_item
+from overage.observability import count, logger
+from overage.store.dynamo import error_code, from_item, is_condition_failure, query_all, store_error, to_item
 from overage.store.ledger import DELIVERY, NOTICE, notice_from_record, notice_record
 from overage.store.report_index import REPORT_KEY, report_key_at
 
 LEASE = timedelta(minutes=15)
 EVENT_SOURCE = "overage"
 PENDING = "pending"
+FAILED = "failed"
+# SES v2 error codes that refuse this message for good (its address or content): the same call is refused again.
+PERMANENT_REFUSALS = frozenset({"MessageRejected", "InvalidParameterValue", "BadRequestException"})
 
 
 class NoticeOutbox:
@@ -83,7 +95,7 @@ class NoticeOutbox:
             if is_condition_failure(error):
                 return False
             raise store_error(error, "recording a notice") from error
-        self.deliver(notice, now)
+        self.deliver_committed([notice], now)
         return True
 
     # ------------------------------------------------------------------ delivery
@@ -92,7 +104,13 @@ class NoticeOutbox:
         sent twice only if the write right after it fails (see the module doc)."""
         if self.bus_name:
             self._publish(notice)
-        message_id = self._email(notice) if notice.to and self.sender else ""
+        try:
+            message_id = self._email(notice) if notice.to and self.sender else ""
+        except ClientError as error:
+            if error_code(error) not in PERMANENT_REFUSALS:
+                raise
+            self._mark_failed(notice, now, error_code(error))
+            return
         try:
             self.dynamodb.update_item(
                 TableName=self.table,
@@ -113,6 +131,48 @@ class NoticeOutbox:
         logger.info(
             "notice sent",
             extra={"account_id": notice.account_id, "notice_id": notice.notice_id, "notice_kind": notice.kind},
+        )
+
+    def deliver_committed(self, notices: list[Notice], now: datetime) -> int:
+        """Deliver the notices a commit just claimed, each on its own: a failure is logged, counted and left to the
+        next run's redelivery, never raised (what was committed stands). The number delivered now."""
+        delivered = 0
+        for notice in notices:
+            try:
+                self.deliver(notice, now)
+            except Exception:
+                logger.exception(
+                    "notice delivery deferred to the next run",
+                    extra={"account_id": notice.account_id, "notice_id": notice.notice_id, "notice_kind": notice.kind},
+                )
+                count("NoticeDeliveryDeferred")
+                continue
+            delivered += 1
+        return delivered
+
+    def _mark_failed(self, notice: Notice, now: datetime, reason: str) -> None:
+        """SES refused this email for good: the notice leaves the outbox as ``failed`` (its bus event went out)."""
+        try:
+            self.dynamodb.update_item(
+                TableName=self.table,
+                Key={"pk": {"S": notice.account_id}, "sk": {"S": NOTICE + notice.notice_id}},
+                UpdateExpression="SET #s = :failed, failed_at = :now, failure = :why REMOVE outbox_state",
+                ConditionExpression="#s = :sending",
+                ExpressionAttributeNames={"#s": DELIVERY},
+                ExpressionAttributeValues={
+                    ":failed": {"S": FAILED},
+                    ":sending": {"S": "sending"},
+                    ":now": {"S": to_key(now)},
+                    ":why": {"S": f"SES refused the email: {reason}"},
+                },
+            )
+        except ClientError as error:
+            if not is_condition_failure(error):
+                raise store_error(error, "marking a notice failed") from error
+        count("NoticeEmailRefused")
+        logger.warning(
+            "notice email refused by SES for good",
+            extra={"account_id": notice.account_id, "notice_id": notice.notice_id, "reason": reason},
         )
 
     def _email(self, notice: Notice) -> str:
@@ -150,7 +210,7 @@ class NoticeOutbox:
     def redeliver_stale(self, now: datetime, lease: timedelta = LEASE) -> int:
         """Send the notices whose claim outlived its lease (their sender crashed). One Query when none are."""
         cutoff = to_key(now - lease)
-        count = 0
+        redelivered = 0
         try:
             stale = list(
                 query_all(
@@ -165,26 +225,33 @@ class NoticeOutbox:
             raise store_error(error, "finding stale notices") from error
         for record in stale:
             try:
-                claimed = self.dynamodb.update_item(
-                    TableName=self.table,
-                    Key={"pk": {"S": record["pk"]}, "sk": {"S": record["sk"]}},
-                    UpdateExpression="SET claimed_at = :now",
-                    ConditionExpression="claimed_at = :old AND #s = :sending",
-                    ExpressionAttributeNames={"#s": DELIVERY},
-                    ExpressionAttributeValues={
-                        ":now": {"S": to_key(now)},
-                        ":old": {"S": record["claimed_at"]},
-                        ":sending": {"S": "sending"},
-                    },
-                    ReturnValues="ALL_NEW",  # the record itself: the index holds only its keys
-                )
-            except ClientError as error:
-                if is_condition_failure(error):
-                    continue  # another run re-claimed it
-                raise store_error(error, "re-claiming a notice") from error
-            self.deliver(notice_from_record(from_item(claimed["Attributes"])), now)
-            count += 1
-        return count
+                redelivered += self._redeliver(record, now)
+            except Exception:  # one notice never fails the run: it stays claimed for the next one
+                logger.exception("notice redelivery failed", extra={"account_id": record["pk"]})
+                count("NoticeDeliveryDeferred")
+        return redelivered
+
+    def _redeliver(self, record: dict[str, Any], now: datetime) -> int:
+        try:
+            claimed = self.dynamodb.update_item(
+                TableName=self.table,
+                Key={"pk": {"S": record["pk"]}, "sk": {"S": record["sk"]}},
+                UpdateExpression="SET claimed_at = :now",
+                ConditionExpression="claimed_at = :old AND #s = :sending",
+                ExpressionAttributeNames={"#s": DELIVERY},
+                ExpressionAttributeValues={
+                    ":now": {"S": to_key(now)},
+                    ":old": {"S": record["claimed_at"]},
+                    ":sending": {"S": "sending"},
+                },
+                ReturnValues="ALL_NEW",  # the record itself: the index holds only its keys
+            )
+        except ClientError as error:
+            if is_condition_failure(error):
+                return 0  # another run re-claimed it
+            raise store_error(error, "re-claiming a notice") from error
+        self.deliver(notice_from_record(from_item(claimed["Attributes"])), now)
+        return 1
 
 
 def _business_time(notice: Notice, claimed_at: datetime) -> datetime:
