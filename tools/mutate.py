@@ -5,7 +5,8 @@ moved by one, a ``not`` dropped, a value no longer returned). The tests that exe
 imports) run against it; a failing test *kills* the mutant. A mutant that survives is a rule no test pins down,
 unless it cannot change behaviour: those *equivalent* mutants are listed, each with its reason, in
 ``tests/mutation/equivalent.toml``, keyed by module, function, mutation and source snippet (never a line number,
-so the list survives edits elsewhere in the file).
+so the list survives edits elsewhere in the file); when the same snippet occurs twice in one function, ``occurrence``
+(1, 2, ... in source order) tells them apart.
 
 Usage::
 
@@ -51,7 +52,7 @@ import time
 import tomllib
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -137,6 +138,7 @@ class Mutant:
     line: int
     site: int  # index of the node in the module's walk
     variant: int  # which operator of a chained comparison
+    occurrence: int = 0  # 1, 2, ... when the function has this key more than once, else 0
 
     @property
     def key(self) -> tuple[str, str, str, str]:
@@ -144,7 +146,8 @@ class Mutant:
 
     @property
     def label(self) -> str:
-        return f"{self.module}.{self.function} (line {self.line}): {self.mutation} in `{self.snippet}`"
+        nth = f" (occurrence {self.occurrence})" if self.occurrence else ""
+        return f"{self.module}.{self.function} (line {self.line}): {self.mutation} in `{self.snippet}`{nth}"
 
 
 @dataclass
@@ -276,7 +279,15 @@ def generate(source: str, module: str) -> list[Mutant]:
         for description, shown, variant, _ in _mutations(site.node, site.parent):
             line = getattr(site.node, "lineno", 0)
             mutants.append(Mutant(module, site.function, description, _snippet(shown), line, index, variant))
-    return mutants
+    counts: dict[tuple[str, str, str, str], int] = {}
+    for mutant in mutants:
+        counts[mutant.key] = counts.get(mutant.key, 0) + 1
+    seen: dict[tuple[str, str, str, str], int] = {}
+    numbered = []
+    for mutant in mutants:
+        seen[mutant.key] = seen.get(mutant.key, 0) + 1
+        numbered.append(replace(mutant, occurrence=seen[mutant.key]) if counts[mutant.key] > 1 else mutant)
+    return numbered
 
 
 def mutated_source(source: str, mutant: Mutant) -> str:
@@ -303,10 +314,14 @@ class Equivalent:
     mutation: str
     snippet: str
     reason: str
+    occurrence: int = 0  # 0: every mutant with this key
 
     @property
     def key(self) -> tuple[str, str, str, str]:
         return (self.module, self.function, self.mutation, self.snippet)
+
+    def matches(self, mutant: Mutant) -> bool:
+        return mutant.key == self.key and self.occurrence in (0, mutant.occurrence)
 
 
 def load_equivalents(path: Path = EQUIVALENT_FILE) -> list[Equivalent]:
@@ -320,11 +335,14 @@ def load_equivalents(path: Path = EQUIVALENT_FILE) -> list[Equivalent]:
         missing = [name for name, value in fields.items() if not isinstance(value, str) or not value.strip()]
         if missing:
             raise ValueError(f"{path}: entry {i + 1} lacks {', '.join(missing)}")
-        extra = set(entry) - set(fields)
+        extra = set(entry) - set(fields) - {"occurrence"}
         if extra:
             raise ValueError(f"{path}: entry {i + 1} has unknown keys {sorted(extra)}")
-        entries.append(Equivalent(**fields))
-    keys = [entry.key for entry in entries]
+        occurrence = entry.get("occurrence", 0)
+        if not isinstance(occurrence, int) or isinstance(occurrence, bool) or occurrence < 0:
+            raise ValueError(f"{path}: entry {i + 1}: occurrence must be a positive integer")
+        entries.append(Equivalent(**fields, occurrence=occurrence))
+    keys = [(*entry.key, entry.occurrence) for entry in entries]
     duplicates = {key for key in keys if keys.count(key) > 1}
     if duplicates:
         raise ValueError(f"{path}: listed twice: {sorted(duplicates)}")
@@ -335,9 +353,10 @@ def toml_entry(mutant: Mutant, reason: str = "TODO") -> str:
     def q(text: str) -> str:
         return json.dumps(text, ensure_ascii=False)
 
+    nth = f"occurrence = {mutant.occurrence}\n" if mutant.occurrence else ""
     return (
         f"[[equivalent]]\nmodule = {q(mutant.module)}\nfunction = {q(mutant.function)}\n"
-        f"mutation = {q(mutant.mutation)}\nsnippet = {q(mutant.snippet)}\nreason = {q(reason)}\n"
+        f"mutation = {q(mutant.mutation)}\nsnippet = {q(mutant.snippet)}\n{nth}reason = {q(reason)}\n"
     )
 
 
@@ -671,7 +690,7 @@ def run_module(
         raise SystemExit(f"{module}: a module that raises on import was not killed ({canary}): the copy is not used")
     timeout = 30 + 5 * baseline["seconds"]  # generous: the machine is shared, a slow survivor must not pass as killed
     mutants = generate(source, module)
-    listed = {entry.key: entry for entry in equivalents if entry.module == module}
+    listed = [entry for entry in equivalents if entry.module == module]
     jobs = [job | {"source": mutated_source(source, mutant), "timeout": timeout} for mutant in mutants]
     result = ModuleResult(module, source=source)
     for mutant, outcome in zip(mutants, runner.run_all(jobs), strict=True):
@@ -679,14 +698,14 @@ def run_module(
             raise SystemExit(f"{mutant.label}: the run went wrong (exit {outcome['code']}):\n{outcome.get('log')}")
         killed = outcome["outcome"] in (KILLED, TIMEOUT)
         result.timeouts += outcome["outcome"] == TIMEOUT
+        is_listed = any(entry.matches(mutant) for entry in listed)
         if killed:
-            (result.stale if mutant.key in listed else result.killed).append(mutant)
+            (result.stale if is_listed else result.killed).append(mutant)
         else:
-            (result.equivalent if mutant.key in listed else result.survived).append(mutant)
+            (result.equivalent if is_listed else result.survived).append(mutant)
         if verbose:
             print(f"  {outcome['outcome']:<8} {outcome['seconds']:5.1f} s  {mutant.label}", file=progress, flush=True)
-    keys = {mutant.key for mutant in mutants}
-    result.unmatched = [entry for key, entry in listed.items() if key not in keys]
+    result.unmatched = [entry for entry in listed if not any(entry.matches(mutant) for mutant in mutants)]
     result.seconds = time.monotonic() - started
     return result
 

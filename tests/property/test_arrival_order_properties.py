@@ -7,11 +7,17 @@ once in a drawn arrival order with some events delivered again, an event about a
 refused (404) and sent again later, as the CRM retries. Each event goes through ``ingest`` into the real stores
 (no webhook idempotency in front: the stores alone must converge). Both accounts end in the same state.
 
-What arrival order may change, and is left out of the comparison: *when* an excess-profile episode opened, so its
-grace end (``grace_due_at``), the count it opened with and its id. A snapshot older than the count in force cannot
-open an episode after the fact (see test_excess_profile_properties); and a count that arrives after an upsert which
-lowered the limit, but is dated before it, opens the episode at the count's own time, measured against the limit in
-force now (the account keeps no history of its limits). Histories span less than the 14-day grace period, so no
+A profile count is measured against the limit in force at its ``occurred_at`` (the account keeps the history of its
+limit) and then carried through the limit changes dated after it, so a count arriving after a pack or package
+change newer than itself ends as if it had come first. The second property pins that down exactly: an account's
+first count delivered late, after the pack and package changes that followed it, gives the same episodes (opened at
+the same moment, the same grace end, the same transitions and outcome), the same notices and the same account item.
+
+What arrival order may still change, and the first property leaves out: *when* an episode opened, so its grace end
+(``grace_due_at``), the count it opened with and its id, whenever a notice was sent from what had arrived by then.
+A snapshot older than the count in force cannot open an episode after the fact (see test_excess_profile_properties)
+and an announced grace period is never moved; a limit change is measured with the count in force when it arrives
+(a count dated before it may still be on its way). Histories span less than the 14-day grace period, so no
 grace-expiry run falls between the events.
 """
 
@@ -28,10 +34,13 @@ from overage.config import Settings
 from overage.domain.account import standing
 from overage.domain.catalog import default_catalog
 from overage.domain.crm_events import parse_crm_event
+from overage.domain.excess_profiles import limits_that_matter
 from overage.errors import NotFound
 from overage.local import runtime
+from overage.store.accounts import AccountsStore
+from overage.store.excess_profiles import ExcessProfilesStore
 
-from tests.support import World, moto_world
+from tests.support import World, episodes, moto_world
 
 CATALOG = default_catalog()
 CREATED = datetime(2026, 1, 10, 8, 0, tzinfo=UTC)
@@ -107,12 +116,21 @@ def deliver(settings_: Settings, account_id: str, events: list[Event], order: li
             queue.append(n)
 
 
+def limits_kept(world: World, account_id: str) -> list[tuple[str, int, str]]:
+    """The limit's history as far as a later count can still be measured against it (what is stored beyond that
+    depends on when it was last tidied, not on what happened)."""
+    store = ExcessProfilesStore(AccountsStore(world.accounts_table, world.ddb), None, CATALOG)  # type: ignore[arg-type]
+    loaded = store.require(account_id)
+    return [(change.version, change.limit, change.cause) for change in limits_that_matter(loaded.state)]
+
+
 def end_state(world: World, account_id: str) -> dict[str, Any]:
     """The account item and its standing, with the account's own ids taken out, and the episode's figures only."""
     item = world.account_item(account_id)
     # derived from the account id; a write counter (the lock); when the open episode's grace ends (see module doc)
     for left_out in ("billing_shard", "grace_shard", "excess_rev", "grace_due_at"):
         item.pop(left_out, None)
+    item["limit_history"] = limits_kept(world, account_id)
     shown = standing(world_account(item), CATALOG)
     episode = item.pop("open_episode", None)
     shown.pop("open_episode", None)
@@ -121,6 +139,46 @@ def end_state(world: World, account_id: str) -> dict[str, Any]:
         figures = {key: episode.get(key) for key in ("state", "count", "limit")}
     text = json.dumps({"item": item, "standing": shown, "episode": figures}, sort_keys=True, default=str)
     return json.loads(text.replace(account_id, "ACC"))
+
+
+def everything(world: World, account_id: str) -> dict[str, Any]:
+    """The account item (but its write counter), the kept limit history, every episode record and every notice
+    (kind, id, business time, figures), with the account's id and the ids derived from it taken out."""
+    item = world.account_item(account_id)
+    for left_out in ("billing_shard", "grace_shard", "excess_rev"):
+        item.pop(left_out, None)
+    item["limit_history"] = limits_kept(world, account_id)
+    records = episodes(world, account_id)
+    notices = [(n["kind"], n["notice_id"], n["created_at"], n["detail"]) for n in world.notices(account_id)]
+    text = json.dumps({"item": item, "episodes": records, "notices": notices}, sort_keys=True, default=str)
+    for n, record in enumerate(records):  # an episode id hashes its opening fact's id, which names the account
+        text = text.replace(record["episode_id"].rsplit("-", 1)[1], f"EP{n}")
+    return json.loads(text.replace(account_id, "ACC"))
+
+
+SUBSCRIPTION_KEYS = ("package", "contact_tier", "paying_users", "profile_packs")
+
+
+def latest_facts(events: list[Event]) -> dict[str, Any]:
+    """What the account must hold after the history: the latest upsert's subscription and the latest counts."""
+    latest: dict[str, Event] = {}
+    for event in sorted(events, key=lambda e: e["occurred_at"]):
+        latest[event["type"]] = event
+    upsert = latest["account.upserted"]["data"]
+    facts: dict[str, Any] = {key: upsert[key] for key in SUBSCRIPTION_KEYS}
+    contacts = latest.get("contacts.counted")
+    facts["contacts"] = None if contacts is None else (contacts["data"]["active"], contacts["data"]["archived"])
+    profiles = latest.get("profiles.counted")
+    facts["profiles"] = None if profiles is None else profiles["data"]["count"]
+    return facts
+
+
+def saved_facts(item: dict[str, Any]) -> dict[str, Any]:
+    facts = {key: item.get(key) for key in SUBSCRIPTION_KEYS}
+    has_contacts = item.get("contacts_active") is not None
+    facts["contacts"] = (item["contacts_active"], item["contacts_archived"]) if has_contacts else None
+    facts["profiles"] = item.get("profiles_count")
+    return facts
 
 
 def world_account(item: dict[str, Any]) -> Any:
@@ -147,5 +205,53 @@ def test_any_arrival_order_of_the_same_events_ends_in_the_same_state() -> None:
                 order.insert(min(len(order), order.index(index) + 1 + index), index)
             deliver(settings_, in_arrival, events, order)
             assert end_state(world, in_arrival) == end_state(world, in_time)
+            # The same state, and the right one: the latest fact of each kind (nothing saved would also be "the same").
+            assert saved_facts(world.account_item(in_time)) == latest_facts(events)
 
         arrival_order_does_not_matter()
+
+
+@st.composite
+def late_first_counts(draw: st.DrawFn) -> tuple[list[Event], list[int], list[int]]:
+    """Profile counts and pack or package changes in time order, and an arrival order in which the account's first
+    count comes late: after any of the changes that followed it, never after the next count."""
+    events: list[Event] = [{"type": "account.upserted", "occurred_at": CREATED, "data": upsert_data(draw)}]
+    minutes = draw(st.lists(st.integers(1, SPAN_MINUTES), min_size=2, max_size=9, unique=True))
+    kinds = draw(st.lists(st.sampled_from(["profiles.counted", "account.upserted"]), min_size=len(minutes)))
+    kinds = [*kinds[: len(minutes) - 1], "profiles.counted"] if "profiles.counted" not in kinds else kinds
+    for minute, kind in zip(sorted(minutes), kinds, strict=False):
+        at = CREATED + timedelta(minutes=minute)
+        if kind == "profiles.counted":
+            data: dict[str, Any] = {"count": draw(st.sampled_from(PROFILE_COUNTS))}
+        else:
+            data = upsert_data(draw)
+        events.append({"type": kind, "occurred_at": at, "data": data})
+    counts = [n for n, event in enumerate(events) if event["type"] == "profiles.counted"]
+    first = counts[0]
+    passable = (counts[1] if len(counts) > 1 else len(events)) - first - 1  # the changes up to the next count
+    order = [n for n in range(len(events)) if n != first]
+    order.insert(first + draw(st.integers(0, passable)), first)
+    again = draw(st.lists(st.integers(0, len(events) - 1), max_size=3))
+    return events, order, again
+
+
+def test_a_first_count_arriving_after_later_pack_or_package_changes_ends_exactly_as_in_time_order() -> None:
+    with moto_world({"LogLevel": "ERROR"}) as world:
+        env = runtime.function_env(world.template, "CrmWebhookFunction", None)
+        settings_ = Settings.from_env(env)
+        examples = iter(range(10_000))
+
+        @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+        @given(late_first_counts())
+        def the_late_count_is_measured_as_if_on_time(history: tuple[list[Event], list[int], list[int]]) -> None:
+            events, arrival, again = history
+            n = next(examples)
+            in_time, in_arrival = f"acc_t{n}", f"acc_a{n}"
+            deliver(settings_, in_time, events, list(range(len(events))))
+            order = list(arrival)
+            for index in again:  # delivered again later: a stale count or upsert changes nothing
+                order.append(index)
+            deliver(settings_, in_arrival, events, order)
+            assert everything(world, in_arrival) == everything(world, in_time)
+
+        the_late_count_is_measured_as_if_on_time()

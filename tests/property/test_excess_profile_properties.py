@@ -20,10 +20,8 @@ from overage.domain.catalog import default_catalog
 from overage.domain.excess_profiles import (
     FeeTerms,
     ProfilesState,
-    below_threshold,
     fee_invoice,
     fee_totals,
-    is_approaching,
     replay,
 )
 from overage.domain.instants import to_key
@@ -121,14 +119,17 @@ def test_an_open_episode_opened_at_an_applied_snapshot_over_the_limit_and_stayed
 @SHORT
 @given(snapshots())
 def test_in_time_order_approaching_is_sent_on_entering_the_zone_from_below(drawn: Drawn) -> None:
+    """Spec §3.2: a snapshot at or above 90 % of the limit (and at most the limit) sends "approaching"; again only
+    after a count below 90 %. The expectation is integer arithmetic on the spec's 90 %, not the rules under test."""
+    assert Decimal("0.9") == POLICY.approaching_ratio
     limit, in_time_order = drawn
     _, happened = replay(ProfilesState(limit=limit), in_time_order, POLICY)
     sent = [h.cause for h in happened if h.kind == "approaching"]
     expected = []
     previous: int | None = None
     for count, _, _, cause in in_time_order:
-        entering = previous is None or below_threshold(previous, limit, POLICY.approaching_ratio)
-        if entering and is_approaching(count, limit, POLICY.approaching_ratio):
+        entering = previous is None or 10 * previous < 9 * limit
+        if entering and 9 * limit <= 10 * count <= 10 * limit:
             expected.append(cause)
         previous = count
     assert sent == expected
