@@ -562,3 +562,47 @@ def test_a_pending_pack_applied_by_the_renewal_run_resolves_an_episode_in_grace(
     assert lines(april) == [("subscription", "24.00"), ("profile_packs", "10.00")]
     notices = [n["kind"] for n in world.notices("acc_1")]
     assert notices.count("profiles.resolved") == 1
+
+
+# ---------------------------------------------------------------- the top tier (above 2,500 contacts)
+@pytest.mark.parametrize("active", [2500, 2501])
+def test_an_account_at_or_above_2500_contacts_moves_up_to_t2500_pro_rated(world: World, active: int) -> None:
+    # Given a monthly complete GBP account on t500, anchored on the 22nd, invoiced up to 22 Aug
+    monthly_account(
+        world,
+        billed_up_to="2026-08-22",
+        package="complete",
+        contact_tier="t500",
+        currency="GBP",
+        started_on="2026-07-22",
+        customer_since="2026-07-22",
+    )
+    world.accepted(contacts_body("acc_1", "2026-09-01T00:00:00Z", active))
+    # When it asks for t2500 on 20 Sep (22 Aug-22 Sep: 31 days, 2 left)
+    status, body = world.webhook(change_body("acc_1", "2026-09-20T10:00:00Z", contact_tier="t2500"))
+    # Then it is an upgrade, applied now: (205 - 65) x 2 / 31 = 9.03 net, 1.81 VAT, 10.84 gross
+    assert status == 202, body
+    assert (body["outcome"], body["change"]["kind"]) == ("applied", "upgrade")
+    invoice = world.invoices("acc_1")[-1]
+    assert lines(invoice) == [("plan_change_proration", "9.03")]
+    assert (invoice["net"], invoice["vat"], invoice["gross"]) == ("9.03", "1.81", "10.84")
+    assert world.account_item("acc_1")["contact_tier"] == "t2500"
+    # And the next billing date bills t2500 (205 + 16 = 221.00 net) with no supplement; above 2,500 it is flagged
+    world.renewal("2026-09-22T00:15:00Z")
+    renewal = world.invoices("acc_1")[-1]
+    assert (renewal["period_start"], lines(renewal)) == ("2026-09-22", [("subscription", "221.00")])
+    status, standing = world.get("/accounts/acc_1")
+    assert (standing["contacts"]["tier_reached"], standing["contacts"]["custom_quote"]) == ("t2500", active > 2500)
+    assert standing["contacts"]["in_overrun"] is False
+
+
+@pytest.mark.parametrize("active", [2500, 2501])
+def test_an_account_at_or_above_2500_contacts_cannot_move_down_from_t2500(world: World, active: int) -> None:
+    monthly_account(world, billed_up_to="2026-08-22", contact_tier="t2500", currency="GBP", started_on="2026-07-22")
+    world.accepted(contacts_body("acc_1", "2026-09-01T00:00:00Z", active))
+    status, body = world.webhook(change_body("acc_1", "2026-09-20T10:00:00Z", contact_tier="t1000"))
+    assert status == 422
+    [error] = body["errors"]
+    assert error["field"] == "data.contact_tier"
+    assert "choose t2500 or above" in error["message"]
+    assert world.account_item("acc_1")["contact_tier"] == "t2500"

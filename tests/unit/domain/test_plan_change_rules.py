@@ -108,6 +108,41 @@ def test_a_tier_that_fits_the_contacts_is_fine() -> None:
     assert new.contact_tier == "t100"
 
 
+@pytest.mark.parametrize(
+    ("paid", "asked", "active"),
+    [
+        ("t500", "t2500", 2500),  # up to the top tier at its maximum
+        ("t500", "t2500", 2501),  # up to the top tier above it: billed as t2500 (custom quote), no supplement
+        ("t500", "t2500", 1_000_000),
+        ("t500", "t1000", 1000),  # up to a tier at its maximum
+        ("t2500", "t1000", 1000),  # down to a tier at its maximum
+    ],
+)
+def test_a_tier_at_or_above_the_one_the_count_is_billed_at_is_accepted(paid: str, asked: str, active: int) -> None:
+    _, new = change(account(contact_tier=paid, contacts_active=active), contact_tier=asked)
+    assert new.contact_tier == asked
+
+
+@pytest.mark.parametrize(
+    ("paid", "asked", "active", "fit"),
+    [
+        ("t2500", "t1000", 1001, "t2500"),  # down below the count's tier
+        ("t2500", "t1000", 2500, "t2500"),
+        ("t2500", "t1000", 2501, "t2500"),  # above every tier: only t2500 fits
+        ("t50", "t1000", 1001, "t2500"),  # up, but not far enough
+        ("t2500", "t500", 501, "t1000"),
+    ],
+)
+def test_a_tier_below_the_one_the_count_is_billed_at_is_422_naming_the_fitting_tier(
+    paid: str, asked: str, active: int, fit: str
+) -> None:
+    with pytest.raises(InvalidRequest) as raised:
+        change(account(contact_tier=paid, contacts_active=active), contact_tier=asked)
+    message = raised.value.fields["data.contact_tier"]
+    assert f"choose {fit} or above" in message
+    assert f"tier {asked} holds up to" in message
+
+
 # ---------------------------------------------------------------- when
 def test_period_end_is_the_next_billing_date_or_the_next_yearly_anniversary() -> None:
     monthly = account()

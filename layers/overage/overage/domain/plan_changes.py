@@ -203,8 +203,10 @@ def validate(account: Account, changes: Mapping[str, Any], catalog: Catalog) -> 
         problems["data.telephone_support"] = why
     if "contact_tier" in changes and new.contact_tier != old.contact_tier and account.contacts_active is not None:
         tier = catalog.tier(new.contact_tier)
-        if account.contacts_active > tier.max_active:
-            fit = catalog.tier_for(account.contacts_active).tier.code
+        # The tier the count is billed at (above every tier: the top one, as a custom quote, with no supplement):
+        # a tier below it would add an overrun supplement on every billing date; it or one above never does.
+        fit = catalog.tier_for(account.contacts_active).tier.code
+        if catalog.tier_rank(fit) > catalog.tier_rank(tier.code):
             problems["data.contact_tier"] = (
                 f"tier {tier.code} holds up to {tier.max_active} active contacts but the account has "
                 f"{account.contacts_active} now, so every billing date would add an overrun supplement on top of it; "
