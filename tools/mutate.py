@@ -363,8 +363,9 @@ def toml_entry(mutant: Mutant, reason: str = "TODO") -> str:
 # ------------------------------------------------------------------------------------------------ which tests
 
 
-def _module_name(path: Path) -> str:
-    relative = path.relative_to(LAYER if path.is_relative_to(LAYER) else REPO).with_suffix("")
+def _module_name(path: Path, root: Path) -> str:
+    layer = root / LAYER.relative_to(REPO)
+    relative = path.relative_to(layer if path.is_relative_to(layer) else root).with_suffix("")
     parts = list(relative.parts)
     if parts[-1] == "__init__":
         parts.pop()
@@ -386,9 +387,9 @@ def _imports(path: Path, known: set[str]) -> set[str]:
     return found
 
 
-def _import_graph() -> dict[str, set[str]]:
-    files = [*PACKAGE.rglob("*.py"), *(REPO / "tests").glob("*.py")]
-    names = {_module_name(path): path for path in files}
+def _import_graph(root: Path) -> dict[str, set[str]]:
+    files = [*(root / PACKAGE.relative_to(REPO)).rglob("*.py"), *(root / "tests").glob("*.py")]
+    names = {_module_name(path, root): path for path in files}
     known = set(names)
     return {name: _imports(path, known) for name, path in names.items()}
 
@@ -404,15 +405,15 @@ def _closure(start: set[str], graph: dict[str, set[str]]) -> set[str]:
     return seen
 
 
-def test_files_for(module: str) -> list[str]:
+def test_files_for(module: str, root: Path = REPO) -> list[str]:
     """The fast-suite test files that import ``overage.domain.<module>``: direct importers first, unit first."""
-    graph = _import_graph()
+    graph = _import_graph(root)
     known = set(graph)
     target = f"overage.domain.{module}"
     ranked: list[tuple[int, int, str]] = []
     for suite_rank, suite in enumerate(FAST_SUITES):
-        for path in sorted((REPO / suite).rglob("test_*.py")):
-            relative = path.relative_to(REPO).as_posix()
+        for path in sorted((root / suite).rglob("test_*.py")):
+            relative = path.relative_to(root).as_posix()
             if relative in SKIPPED_TEST_FILES:
                 continue
             direct = _imports(path, known)
@@ -477,17 +478,39 @@ def _third_party_modules(test_files: Sequence[str]) -> list[str]:
     return [name for name in result.stdout.split() if name.split(".")[0] not in own]
 
 
-def _run_child(layer: Path, target: str, tests: Sequence[str], log: Path) -> None:
-    """In the forked child: run the tests against the copy and exit with pytest's status."""
+_SNAPSHOT_IGNORE = shutil.ignore_patterns(
+    ".git",
+    ".venv",
+    ".tools",
+    ".aws-sam",
+    ".mypy_cache",
+    ".ruff_cache",
+    ".pytest_cache",
+    ".hypothesis",
+    "reports-local",
+    "__pycache__",
+    "*.pyc",
+)
+
+
+def snapshot(dest: Path) -> Path:
+    """A copy of the working tree's code and tests (what one module's run uses, whatever others edit meanwhile)."""
+    shutil.copytree(REPO, dest, ignore=_SNAPSHOT_IGNORE)
+    return dest
+
+
+def _run_child(tree: Path, target: str, tests: Sequence[str], log: Path) -> None:
+    """In the forked child: run the copy's tests against the copy's package and exit with pytest's status."""
     code = 98
+    layer = tree / LAYER.relative_to(REPO)
     try:
         os.setpgid(0, 0)
         fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.dup2(fd, 1)
         os.dup2(fd, 2)
-        sys.path[:] = [str(layer), str(REPO)] + [
-            entry for entry in sys.path if entry and Path(entry).resolve() not in (LAYER.resolve(), REPO.resolve())
-        ]
+        os.chdir(tree)
+        real = (LAYER.resolve(), REPO.resolve())
+        sys.path[:] = [str(layer), str(tree)] + [e for e in sys.path if e and Path(e).resolve() not in real]
         import pytest
 
         args = [
@@ -501,49 +524,51 @@ def _run_child(layer: Path, target: str, tests: Sequence[str], log: Path) -> Non
             "_hypothesis_pytestplugin",
             "-m",
             "not slow",
+            "--rootdir",
+            str(tree),
             "-o",
-            f"pythonpath={layer} {REPO}",
+            f"pythonpath={layer} {tree}",
             *tests,
         ]
         code = int(pytest.main(args, plugins=[_HypothesisProfile()]))
         imported = sys.modules.get(target)
-        origin = getattr(imported, "__file__", None)
-        if origin is not None and not Path(origin).resolve().is_relative_to(layer.resolve()):
-            print(f"MUTATE: {target} was imported from {origin}, not from the copy {layer}", flush=True)
-            code = _WRONG_IMPORT
+        suite = sys.modules.get("tests")
+        for name, module in ((target, imported), ("tests", suite)):
+            origin = getattr(module, "__file__", None)
+            if origin is not None and not Path(origin).resolve().is_relative_to(tree.resolve()):
+                print(f"MUTATE: {name} was imported from {origin}, not from the copy {tree}", flush=True)
+                code = _WRONG_IMPORT
     finally:
         os._exit(code)
 
 
 def serve(preload_file: str) -> None:
-    """A worker: a private copy of the package, jobs in on stdin, results out on stdout (JSON lines)."""
+    """A worker: a private copy of the tree, jobs in on stdin, results out on stdout (JSON lines)."""
     sys.dont_write_bytecode = True
     os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     workdir = Path(tempfile.mkdtemp(prefix="overage-mutate-"))
     try:
-        layer = workdir / "layer"
-        shutil.copytree(PACKAGE, layer / "overage", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        tree = workdir / "tree"
         _preload(Path(preload_file).read_text(encoding="utf-8").split())
-        os.chdir(REPO)
         out = sys.stdout
         out.write(json.dumps({"ready": True}) + "\n")
         out.flush()
         for raw in sys.stdin:
             job = json.loads(raw)
-            if job.get("refresh"):  # the working tree moved on (others edit it): copy the package again
-                shutil.rmtree(layer)
-                shutil.copytree(PACKAGE, layer / "overage", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            if job.get("refresh"):  # a module's run starts: copy its snapshot of the tree
+                shutil.rmtree(tree, ignore_errors=True)
+                shutil.copytree(job["refresh"], tree, ignore=_SNAPSHOT_IGNORE)
                 reply: dict[str, Any] = {"refreshed": True}
             else:
-                reply = _run_job(layer, workdir, job)
+                reply = _run_job(tree, workdir, job)
             out.write(json.dumps(reply) + "\n")
             out.flush()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _run_job(layer: Path, workdir: Path, job: dict[str, Any]) -> dict[str, Any]:
-    module_file = layer / "overage" / "domain" / f"{job['module']}.py"
+def _run_job(tree: Path, workdir: Path, job: dict[str, Any]) -> dict[str, Any]:
+    module_file = tree / DOMAIN.relative_to(REPO) / f"{job['module']}.py"
     original = module_file.read_text(encoding="utf-8")
     module_file.write_text(job["source"], encoding="utf-8")
     log = workdir / "last-run.log"
@@ -551,7 +576,7 @@ def _run_job(layer: Path, workdir: Path, job: dict[str, Any]) -> dict[str, Any]:
     try:
         pid = os.fork()
         if pid == 0:  # pragma: no cover - the child never returns
-            _run_child(layer, f"overage.domain.{job['module']}", job["tests"], log)
+            _run_child(tree, f"overage.domain.{job['module']}", job["tests"], log)
         status: int | None = None
         while status is None:
             done, raw_status = os.waitpid(pid, os.WNOHANG)
@@ -652,11 +677,11 @@ class Runner:
         finally:
             self._pool.put(worker)
 
-    def refresh(self) -> None:
-        """Every worker copies the package from the working tree again."""
+    def refresh(self, tree: Path) -> None:
+        """Every worker copies ``tree`` (a snapshot of the working tree) for the next module's mutants."""
         for _ in self._all:
             worker = self._pool.get()
-            worker.run({"refresh": True})
+            worker.run({"refresh": str(tree)})
         for worker in self._all:
             self._pool.put(worker)
 
@@ -676,11 +701,26 @@ def run_module(
     runner: Runner, module: str, equivalents: Sequence[Equivalent], progress: TextIO, verbose: bool
 ) -> ModuleResult:
     started = time.monotonic()
-    source = (DOMAIN / f"{module}.py").read_text(encoding="utf-8")
-    tests = test_files_for(module)
-    if not tests:
-        raise SystemExit(f"no fast test imports overage.domain.{module}")
-    runner.refresh()
+    with tempfile.TemporaryDirectory(prefix="overage-mutate-snapshot-") as scratch:
+        tree = snapshot(Path(scratch) / "tree")
+        source = (tree / DOMAIN.relative_to(REPO) / f"{module}.py").read_text(encoding="utf-8")
+        tests = test_files_for(module, tree)
+        if not tests:
+            raise SystemExit(f"no fast test imports overage.domain.{module}")
+        runner.refresh(tree)
+    return _run_mutants(runner, module, source, tests, equivalents, progress, verbose, started)
+
+
+def _run_mutants(
+    runner: Runner,
+    module: str,
+    source: str,
+    tests: list[str],
+    equivalents: Sequence[Equivalent],
+    progress: TextIO,
+    verbose: bool,
+    started: float,
+) -> ModuleResult:
     job = {"module": module, "tests": tests, "timeout": 600}
     baseline = runner.run(job | {"source": source, "log": True})
     if baseline["outcome"] != SURVIVED:
