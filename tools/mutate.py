@@ -363,10 +363,15 @@ def toml_entry(mutant: Mutant, reason: str = "TODO") -> str:
 # ------------------------------------------------------------------------------------------------ which tests
 
 
-def _module_name(path: Path, root: Path) -> str:
-    layer = root / LAYER.relative_to(REPO)
-    relative = path.relative_to(layer if path.is_relative_to(layer) else root).with_suffix("")
-    parts = list(relative.parts)
+def pythonpath(root: Path) -> list[Path]:
+    """The ``pythonpath`` of pytest's configuration in ``root``'s pyproject.toml, resolved against ``root``."""
+    config = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    entries = config.get("tool", {}).get("pytest", {}).get("ini_options", {}).get("pythonpath", [])
+    return [(root / entry).resolve() for entry in entries]
+
+
+def _module_name(path: Path, base: Path) -> str:
+    parts = list(path.relative_to(base).with_suffix("").parts)
     if parts[-1] == "__init__":
         parts.pop()
     return ".".join(parts)
@@ -388,8 +393,13 @@ def _imports(path: Path, known: set[str]) -> set[str]:
 
 
 def _import_graph(root: Path) -> dict[str, set[str]]:
-    files = [*(root / PACKAGE.relative_to(REPO)).rglob("*.py"), *(root / "tests").glob("*.py")]
-    names = {_module_name(path, root): path for path in files}
+    """Who imports whom among the project's modules: the packages on pytest's pythonpath, and tests/*.py."""
+    names = {_module_name(path, root): path for path in (root / "tests").glob("*.py")}
+    for base in pythonpath(root):
+        if base == root.resolve():
+            continue  # "." holds the tests (above) and the functions, which no test imports as modules
+        for package in sorted(p for p in base.iterdir() if (p / "__init__.py").is_file()):
+            names |= {_module_name(path, base): path for path in package.rglob("*.py")}
     known = set(names)
     return {name: _imports(path, known) for name, path in names.items()}
 
@@ -460,22 +470,35 @@ def _preload(modules: Sequence[str]) -> None:
 
 
 def _third_party_modules(test_files: Sequence[str]) -> list[str]:
-    """What importing the conftest and the test files loads, less overage, the tests and this tool."""
+    """What importing the conftest and the test files loads, less the project's own modules (anything from the
+    working tree outside the virtualenv: those must come from the copy)."""
     probe = (
         "import importlib, sys\n"
         "for name in sys.argv[1:]:\n"
         "    importlib.import_module(name)\n"
-        "print('\\n'.join(sorted(sys.modules)))\n"
+        "for name, module in sorted(sys.modules.items()):\n"
+        "    print(name, getattr(module, '__file__', None) or '-')\n"
     )
     names = ["tests.conftest", *(path.removesuffix(".py").replace("/", ".") for path in test_files)]
-    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", PYTHONPATH=os.pathsep.join([str(REPO), str(LAYER)]))
+    path = os.pathsep.join(str(entry) for entry in pythonpath(REPO))
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", PYTHONPATH=path)
     result = subprocess.run(  # noqa: S603 - our own interpreter on our own probe
         [sys.executable, "-c", probe, *names], cwd=REPO, env=env, capture_output=True, text=True, check=False
     )
     if result.returncode != 0:
         raise SystemExit(f"importing the tests failed:\n{result.stderr}")
-    own = ("overage", "tests", "tools", "__main__")
-    return [name for name in result.stdout.split() if name.split(".")[0] not in own]
+    third_party = []
+    for line in result.stdout.splitlines():
+        name, _, origin = line.partition(" ")
+        if name != "__main__" and (origin == "-" or not _is_project_file(Path(origin))):
+            third_party.append(name)
+    return third_party
+
+
+def _is_project_file(path: Path) -> bool:
+    """Inside the working tree and not in the virtualenv (or any other ignored tool folder)."""
+    path = path.resolve()
+    return path.is_relative_to(REPO) and not any(path.is_relative_to(REPO / name) for name in (".venv", ".tools"))
 
 
 _SNAPSHOT_IGNORE = shutil.ignore_patterns(
@@ -502,15 +525,15 @@ def snapshot(dest: Path) -> Path:
 def _run_child(tree: Path, target: str, tests: Sequence[str], log: Path) -> None:
     """In the forked child: run the copy's tests against the copy's package and exit with pytest's status."""
     code = 98
-    layer = tree / LAYER.relative_to(REPO)
     try:
         os.setpgid(0, 0)
         fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.dup2(fd, 1)
         os.dup2(fd, 2)
         os.chdir(tree)
-        real = (LAYER.resolve(), REPO.resolve())
-        sys.path[:] = [str(layer), str(tree)] + [e for e in sys.path if e and Path(e).resolve() not in real]
+        # pytest puts the copy's pythonpath first (its pyproject, resolved in the copy); the working tree's own
+        # entries (the editable install's) go, so nothing of the project can come from there.
+        sys.path[:] = [str(tree)] + [e for e in sys.path if e and not _is_project_file(Path(e))]
         import pytest
 
         args = [
@@ -526,8 +549,6 @@ def _run_child(tree: Path, target: str, tests: Sequence[str], log: Path) -> None
             "not slow",
             "--rootdir",
             str(tree),
-            "-o",
-            f"pythonpath={layer} {tree}",
             *tests,
         ]
         code = int(pytest.main(args, plugins=[_HypothesisProfile()]))

@@ -84,9 +84,8 @@ def test_a_change_on_the_last_day_of_the_invoiced_period_is_accepted_and_on_the_
 # --- a one-day change: ±0.16 -------------------------------------------------------------------------------------
 
 
-def test_a_one_day_upgrade_is_an_invoice_of_0_16() -> None:
-    # t50 → t100 on 9 Mar, the last day of 10 Feb .. 10 Mar (28 days): 5.00 × 1 ÷ 28 = 0.178… → 0.18? No: the
-    # invoiced period of a monthly account is the monthly one containing the day, 10 Feb .. 10 Mar = 28 days.
+def test_a_one_day_upgrade_in_a_28_day_period_is_an_invoice_of_0_18() -> None:
+    # t50 → t100 on 9 Mar, the last day of 10 Feb .. 10 Mar (28 days): 5.00 × 1 ÷ 28 = 0.178… → 0.18
     invoice = document(account(), date(2026, 3, 9), contact_tier="t100")
     assert invoice is not None
     assert invoice.kind == "plan_change"
@@ -211,8 +210,8 @@ def test_telephone_support_is_entitled_when_included_or_bought() -> None:
     assert telephone_support_entitled(Subscription.of(account()), CATALOG) is False
 
 
-def test_a_mixed_change_at_the_same_price_is_a_downgrade() -> None:
-    # t100 → t50 (−5.00) and one pack more (+10.00 − …): t50 + 1 pack = 34.00 vs t100 29.00 → dearer → upgrade
+def test_a_mixed_change_that_costs_more_is_treated_as_an_upgrade() -> None:
+    # t100 → t50 (−5.00) and one pack more (+10.00): 34.00 against 29.00 a month, dearer → an upgrade
     acc = account(contact_tier="t100")
     old, new = validate(acc, {"contact_tier": "t50", "profile_packs": 1}, CATALOG)
     result = classify(old, new, CATALOG, "USD")
