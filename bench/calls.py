@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from overage.local.runtime import sqs_event
 from overage.observability import logger
 from overage.store.dynamo import from_item
+from overage_local.runtime import sqs_event
 
 from bench import seed
 from bench.probe import Probe, fmt, measure, probing, table

@@ -18,7 +18,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from overage.local.template import LocalTemplate
+from overage_local.template import LocalTemplate
 
 from bench.layer import ROOT, Site
 from bench.probe import table

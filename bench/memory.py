@@ -23,8 +23,8 @@ from typing import Any
 
 import boto3
 from overage.domain.signature import sign_header
-from overage.local.runtime import function_env
-from overage.local.template import LocalTemplate
+from overage_local.runtime import function_env
+from overage_local.template import LocalTemplate
 
 from bench import seed
 from bench.layer import ROOT, Site
@@ -77,7 +77,7 @@ def _start_server(template: LocalTemplate) -> tuple[subprocess.Popen[bytes], str
         "POWERTOOLS_LOG_LEVEL": "ERROR",
     }
     server = subprocess.Popen(
-        [sys.executable, "-m", "overage.local.cli", "local", "up", "--port", str(port)],
+        [sys.executable, "-m", "overage_local.cli", "local", "up", "--port", str(port)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,

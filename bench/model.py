@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from overage.fanout import THREADS as DISPATCH_THREADS
-from overage.local.template import LocalTemplate
+from overage_local.template import LocalTemplate
 
 from bench.calls import CallsResult, dynamo_size
 from bench.layer import ROOT

@@ -10,9 +10,9 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from overage.local.template import LocalTemplate
+from overage_local.template import LocalTemplate
 
-from bench.layer import LAYER, ROOT, build_layer, lambda_python
+from bench.layer import ROOT, build_layer, lambda_python
 from bench.probe import table
 
 MIB = 1024 * 1024
@@ -23,7 +23,7 @@ class Sizes:
     platform: str
     layer_deps: dict[str, int]  # top-level package → bytes
     overage: int  # the overage package as the layer ships it
-    overage_local: int  # overage/local in the repository, which the layer leaves out
+    overage_local: int  # tools/overage_local, the developer CLI, which is not in the layer
     functions: dict[str, tuple[int, int]]  # logical id → (code bytes, zipped bytes of code + layer)
     layer_zipped: int
 
@@ -64,12 +64,11 @@ def run() -> Sizes:
     for fid in template.function_ids():
         code_dir = template.function_code(fid).code_dir
         functions[fid] = (_bytes(code_dir), _zipped([(code_dir, ".", False)]) + layer_zipped)
-    overage = LAYER / "overage"
     platform = "manylinux2014_aarch64, Python 3.13 (the Lambda runtime), by layers/overage/Makefile, " + (
         f"with its bytecode ({bytecode_size / MIB:.1f} MiB)" if bytecode else "WITHOUT bytecode (no Python 3.13 here)"
     )
     overage_size = _bytes(built / "overage", built=True)
-    sizes = Sizes(platform, by_package, overage_size, _bytes(overage / "local"), functions, layer_zipped)
+    sizes = Sizes(platform, by_package, overage_size, _bytes(ROOT / "tools" / "overage_local"), functions, layer_zipped)
     shutil.rmtree(built.parent, ignore_errors=True)
     return sizes
 
@@ -91,8 +90,8 @@ def report(sizes: Sizes) -> None:
     layer_rows = [[name, f"{size / MIB:.1f} MiB"] for name, size in biggest]
     layer_rows.append(
         [
-            "overage (without overage/local, the developer tools: not shipped)",
-            f"{sizes.overage / MIB:.2f} MiB ({sizes.overage_local / MIB:.2f} MiB left out)",
+            "overage (the developer tools, tools/overage_local, are outside the layer)",
+            f"{sizes.overage / MIB:.2f} MiB ({sizes.overage_local / MIB:.2f} MiB not shipped)",
         ]
     )
     layer_rows.append(

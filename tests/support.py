@@ -17,8 +17,8 @@ from unittest import mock
 import boto3
 from overage import aws
 from overage.domain.signature import sign_header
-from overage.local import runtime
-from overage.local.template import LocalTemplate, create_resources
+from overage_local import runtime
+from overage_local.template import LocalTemplate, create_resources
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "events"
@@ -238,7 +238,7 @@ def records_one_after_another(world: World) -> Iterator[None]:
 
 @contextmanager
 def moto_world(parameter_overrides: dict[str, str] | None = None) -> Iterator[World]:
-    from overage.local.server import serialized_mock_aws
+    from overage_local.server import serialized_mock_aws
 
     with serialized_mock_aws():  # the SQS functions handle records on threads; moto answers one at a time
         reset_caches()

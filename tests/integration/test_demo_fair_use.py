@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from overage.local import demo_fair_use as scenario
+from overage_local import demo_fair_use as scenario
 
 from tests.support import World, fair_use_run
 

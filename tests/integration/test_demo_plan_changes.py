@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from overage.local import demo_plan_changes as scenario
+from overage_local import demo_plan_changes as scenario
 
 from tests.support import World
 

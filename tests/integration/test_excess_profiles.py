@@ -536,6 +536,6 @@ def test_the_sample_events_tell_one_story(world: World) -> None:
 
 
 def runtime_drain(world: World) -> None:
-    from overage.local import runtime
+    from overage_local import runtime
 
     runtime.drain_queues(world.template, world.endpoint_url)

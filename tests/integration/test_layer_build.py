@@ -61,9 +61,17 @@ def test_the_layer_holds_overage_and_its_pinned_requirements_for_python313_on_ar
     assert (built / "overage" / "renewals.py").is_file()
 
 
+def sources(folder: Path) -> set[str]:
+    return {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+
+
 def test_the_layer_leaves_out_the_runtimes_boto3_and_the_developer_tools(built: Path) -> None:
     names = {entry.name for entry in built.iterdir()}
     assert not {n for n in names if n.split("-")[0].removesuffix(".py").lower() in RUNTIME_PROVIDED}
+    # The package folder is exactly what deploys (nothing removed at build), and the CLI is not in it.
+    assert sources(built / "overage") == sources(LAYER / "overage")
+    assert not (built / "overage_local").exists()
+    assert not (built / "tools").exists()
     assert not (built / "overage" / "local").exists()
     assert not [pyc for pyc in built.rglob("*.pyc") if ".cpython-313." not in pyc.name]  # no developer's bytecode
     size = sum(p.stat().st_size for p in built.rglob("*") if p.is_file())

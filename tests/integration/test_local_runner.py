@@ -17,10 +17,10 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
-from overage.local import api, runtime
-from overage.local.cli import main
-from overage.local.server import start_local_stack
-from overage.local.template import (
+from overage_local import api, runtime
+from overage_local.cli import main
+from overage_local.server import start_local_stack
+from overage_local.template import (
     ACCOUNT_ID,
     LocalTemplate,
     SqsEventSource,

@@ -26,7 +26,7 @@ import pytest
 from tests.support import ROOT, contacts_body, upsert_body
 
 SECRET = "http-test-secret"
-OVERAGE = [sys.executable, "-m", "overage.local.cli"]
+OVERAGE = [sys.executable, "-m", "overage_local.cli"]
 
 
 def free_port() -> int:

@@ -2,8 +2,8 @@
 
 import json
 
-from overage.local.cli import SAM_LOCAL_ENDPOINT, sam_local_env_vars
-from overage.local.template import LocalTemplate
+from overage_local.cli import SAM_LOCAL_ENDPOINT, sam_local_env_vars
+from overage_local.template import LocalTemplate
 
 from tests.support import ROOT
 

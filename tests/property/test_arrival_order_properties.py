@@ -36,9 +36,9 @@ from overage.domain.catalog import default_catalog
 from overage.domain.crm_events import parse_crm_event
 from overage.domain.excess_profiles import limits_that_matter
 from overage.errors import NotFound
-from overage.local import runtime
 from overage.store.accounts import AccountsStore
 from overage.store.excess_profiles import ExcessProfilesStore
+from overage_local import runtime
 
 from tests.support import World, episodes, moto_world
 

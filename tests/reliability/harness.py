@@ -31,7 +31,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError, ReadTimeoutError
 from overage import aws
-from overage.local import runtime
+from overage_local import runtime
 
 from tests.support import REGION, World, records_one_after_another
 
@@ -551,8 +551,8 @@ def served_world(log_level: str = "ERROR") -> Iterator[World]:
     left (in a server or in-process mock) is seen."""
     import urllib.request
 
-    from overage.local.server import start_local_stack
-    from overage.local.template import LocalTemplate
+    from overage_local.server import start_local_stack
+    from overage_local.template import LocalTemplate
 
     from tests.support import ROOT, reset_caches
 

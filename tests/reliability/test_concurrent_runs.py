@@ -30,7 +30,7 @@ from tests.reliability.test_crash_grace_expiry import given_four_episodes_due_on
 from tests.reliability.test_crash_renewal_billing import given_five_billing_dates_on_10_march
 from tests.support import ROOT, World
 
-OVERAGE = [sys.executable, "-m", "overage.local.cli"]
+OVERAGE = [sys.executable, "-m", "overage_local.cli"]
 RUNS = 4
 
 Fixture = Callable[[World], None]

@@ -18,8 +18,8 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import ANY, Stubber
-from overage.local import cli, dlq
-from overage.local.template import LocalTemplate
+from overage_local import cli, dlq
+from overage_local.template import LocalTemplate
 
 from tests.reliability import harness
 from tests.reliability.harness import Tables, messages_left, queue_urls, sent_emails

@@ -16,7 +16,7 @@ from typing import Any
 
 import botocore.client
 import pytest
-from overage.local.template import ACCOUNT_ID, LocalTemplate
+from overage_local.template import ACCOUNT_ID, LocalTemplate
 
 from tests.integration.test_plan_changes import change_body
 from tests.reliability.test_crash_fair_use_rollup import given_february_calls_and_a_late_january_one

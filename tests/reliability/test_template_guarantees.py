@@ -17,8 +17,8 @@ import re
 from typing import Any
 
 import pytest
-from overage.local.template import LocalTemplate
 from overage.notices.outbox import LEASE
+from overage_local.template import LocalTemplate
 
 from tests.support import ROOT
 

@@ -24,7 +24,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from overage.domain.crm_events import MalformedJson, parse_crm_event
 from overage.domain.signature import sign_header
-from overage.local.api import serve_api
+from overage_local.api import serve_api
 from pydantic import ValidationError
 from schemathesis import GenerationMode
 

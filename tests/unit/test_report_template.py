@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from overage.local.template import load_template
 from overage.store.report_index import PROJECTED, REPORT_INDEX
+from overage_local.template import load_template
 
 from tests.support import ROOT
 

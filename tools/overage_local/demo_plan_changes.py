@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from overage.local.demo_events import account_upserted
-from overage.local.demo_format import invoice_lines, notice_lines
+from overage_local.demo_events import account_upserted
+from overage_local.demo_format import invoice_lines, notice_lines
 
 TITLE = "Plan changes: upgrades, downgrades and add-ons, pro-rated by days (spec §3.4)"
 

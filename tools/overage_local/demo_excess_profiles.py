@@ -7,8 +7,9 @@ from typing import Any
 from overage.domain.excess_profiles import FEE_INVOICE_KIND, episode_id
 from overage.domain.instants import parse_instant
 from overage.domain.invoice import invoice_id
-from overage.local.demo_events import account_upserted
-from overage.local.demo_format import invoice_lines, notice_lines
+
+from overage_local.demo_events import account_upserted
+from overage_local.demo_format import invoice_lines, notice_lines
 
 TITLE = "Excess profiles: approaching, 14-day grace, the fee, the deadline and restriction (spec §3.2)"
 

@@ -23,18 +23,19 @@ from typing import Any
 
 from overage.domain.instants import parse_instant
 from overage.domain.signature import sign_header
-from overage.local import runtime
-from overage.local.api import HttpRequest, handle_request
-from overage.local.template import LocalTemplate, create_resources, webhook_secret
+
+from overage_local import runtime
+from overage_local.api import HttpRequest, handle_request
+from overage_local.template import LocalTemplate, create_resources, webhook_secret
 
 FIRST_DAY = date(2026, 1, 10)
 LAST_DAY = date(2026, 3, 1)
 SCENARIOS = (
-    "overage.local.demo_renewals",
-    "overage.local.demo_excess_profiles",
-    "overage.local.demo_plan_changes",
-    "overage.local.demo_fair_use",
-    "overage.local.demo_report",
+    "overage_local.demo_renewals",
+    "overage_local.demo_excess_profiles",
+    "overage_local.demo_plan_changes",
+    "overage_local.demo_fair_use",
+    "overage_local.demo_report",
 )
 
 Get = Callable[[str], tuple[int, Any]]
@@ -125,7 +126,7 @@ def _load_scenarios() -> list[Any]:
 
 
 def run_demo(root: Path, out_dir: Path) -> int:
-    from overage.local.server import serialized_mock_aws
+    from overage_local.server import serialized_mock_aws
 
     scenarios = _load_scenarios()
     events = sorted(

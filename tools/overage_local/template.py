@@ -20,7 +20,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, NoReturn
 
 import yaml
 
@@ -184,8 +184,196 @@ _NAME_PROPERTY = {
     "AWS::Scheduler::ScheduleGroup": "Name",
 }
 
+# What the local runner supports, checked when a template is loaded (``check_supported``): anything else is named in
+# a TemplateError with where it is, instead of being half-understood. For each resource type, the properties it
+# knows: those the local world reads (names, keys, queue attributes, code, environment, events) and those that only
+# matter in AWS and are safely ignored here (encryption, IAM, retries, tracing). ``None``: a resource the local world
+# never creates or reads (alarms, keys, policies), so its properties do not matter locally.
+_FUNCTION_PROPERTIES = frozenset(
+    {
+        # read locally
+        "CodeUri",
+        "Handler",
+        "Environment",
+        "Events",
+        "Layers",
+        "Timeout",
+        "MemorySize",
+        "FunctionName",
+        # AWS-only (IAM, deployment, observability)
+        "Runtime",
+        "Architectures",
+        "Tracing",
+        "Description",
+        "Policies",
+        "EventInvokeConfig",
+        "LoggingConfig",
+    }
+)
+SUPPORTED_RESOURCES: dict[str, frozenset[str] | None] = {
+    "AWS::Serverless::Function": _FUNCTION_PROPERTIES,
+    "AWS::Serverless::LayerVersion": frozenset(
+        {"ContentUri", "LayerName", "Description", "CompatibleRuntimes", "CompatibleArchitectures", "RetentionPolicy"}
+    ),
+    "AWS::Serverless::Api": frozenset(
+        {"StageName", "Auth", "MethodSettings", "TracingEnabled", "Description", "OpenApiVersion"}
+    ),
+    "AWS::Serverless::HttpApi": frozenset({"StageName", "Auth", "Description"}),
+    "AWS::DynamoDB::Table": frozenset(
+        {
+            "TableName",
+            "BillingMode",
+            "AttributeDefinitions",
+            "KeySchema",
+            "GlobalSecondaryIndexes",
+            "LocalSecondaryIndexes",
+            "ProvisionedThroughput",
+            "StreamSpecification",
+            "TimeToLiveSpecification",
+            "PointInTimeRecoverySpecification",
+            "SSESpecification",
+            "DeletionProtectionEnabled",
+            "Tags",
+        }
+    ),
+    "AWS::Serverless::SimpleTable": frozenset({"TableName", "PrimaryKey", "Tags"}),
+    "AWS::SQS::Queue": frozenset(
+        {
+            "QueueName",
+            "DelaySeconds",
+            "MaximumMessageSize",
+            "MessageRetentionPeriod",
+            "ReceiveMessageWaitTimeSeconds",
+            "VisibilityTimeout",
+            "RedrivePolicy",
+            "RedriveAllowPolicy",
+            "FifoQueue",
+            "ContentBasedDeduplication",
+            "DeduplicationScope",
+            "FifoThroughputLimit",
+            "SqsManagedSseEnabled",
+            "Tags",
+        }
+    ),
+    "AWS::S3::Bucket": frozenset(
+        {
+            "BucketName",
+            "VersioningConfiguration",
+            "BucketEncryption",
+            "LifecycleConfiguration",
+            "OwnershipControls",
+            "PublicAccessBlockConfiguration",
+            "Tags",
+        }
+    ),
+    "AWS::Events::EventBus": frozenset({"Name"}),
+    "AWS::SNS::Topic": frozenset(
+        {"TopicName", "FifoTopic", "ContentBasedDeduplication", "DisplayName", "KmsMasterKeyId"}
+    ),
+    "AWS::SSM::Parameter": frozenset({"Name", "Type", "Value", "Description"}),
+    "AWS::Logs::LogGroup": frozenset({"LogGroupName", "RetentionInDays"}),
+    "AWS::Lambda::EventSourceMapping": frozenset(
+        {"FunctionName", "EventSourceArn", "BatchSize", "FunctionResponseTypes", "Enabled", "ScalingConfig"}
+    ),
+    # Never created or read locally: their properties only matter in AWS.
+    "AWS::CloudWatch::Alarm": None,
+    "AWS::KMS::Key": None,
+    "AWS::S3::BucketPolicy": None,
+    "AWS::SQS::QueuePolicy": None,
+    "AWS::SES::EmailIdentity": None,
+    "AWS::SNS::Subscription": None,
+}
+SUPPORTED_EVENT_TYPES = frozenset({"SQS", "Schedule", "ScheduleV2", "Api", "HttpApi"})
+SUPPORTED_GLOBALS = {"Function": _FUNCTION_PROPERTIES, "Api": SUPPORTED_RESOURCES["AWS::Serverless::Api"]}
+SUPPORTED_SECTIONS = frozenset(
+    {
+        "AWSTemplateFormatVersion",
+        "Transform",
+        "Description",
+        "Metadata",
+        "Parameters",
+        "Mappings",
+        "Conditions",
+        "Globals",
+        "Resources",
+        "Outputs",
+    }
+)
+SUPPORTED_TRANSFORMS = frozenset({"AWS::Serverless-2016-10-31"})
+# Resolved as CloudFormation would (LocalTemplate._intrinsics); Fn::ImportValue, Fn::GetAZs, Fn::Cidr and the
+# language extensions have no honest local value and are refused.
+INTRINSIC_FUNCTIONS = frozenset(
+    {
+        "Fn::GetAtt",
+        "Fn::Sub",
+        "Fn::If",
+        "Fn::Equals",
+        "Fn::Not",
+        "Fn::And",
+        "Fn::Or",
+        "Fn::Join",
+        "Fn::Select",
+        "Fn::Split",
+        "Fn::FindInMap",
+        "Fn::Base64",
+    }
+)
+
 # Resource types whose ``Ref`` is their ARN rather than their name.
 _REF_IS_ARN = frozenset({"AWS::SNS::Topic", "AWS::Serverless::LayerVersion", "AWS::Lambda::LayerVersion"})
+
+
+def check_supported(data: Mapping[str, Any], source: str = TEMPLATE_FILE) -> None:
+    """Raise a TemplateError naming the first section, transform, resource type, property, event type or intrinsic
+    function of ``data`` the local runner does not support, and where it is (``Resources.X.Properties.Y``)."""
+
+    def fail(where: str, what: str, supported: Any) -> NoReturn:
+        known = ", ".join(sorted(supported))
+        raise TemplateError(f"{source}: {where}: {what} is not supported by the local runner (it supports: {known})")
+
+    for section in data:
+        if section not in SUPPORTED_SECTIONS:
+            fail(section, f"template section {section!r}", SUPPORTED_SECTIONS)
+    transforms = data.get("Transform") or []
+    for transform in [transforms] if isinstance(transforms, str) else transforms:
+        if transform not in SUPPORTED_TRANSFORMS:
+            fail("Transform", f"transform {transform!r}", SUPPORTED_TRANSFORMS)
+    for name, settings in (data.get("Globals") or {}).items():
+        allowed = SUPPORTED_GLOBALS.get(name)
+        if allowed is None:
+            fail(f"Globals.{name}", f"Globals section {name!r}", SUPPORTED_GLOBALS)
+        for key in settings or {}:
+            if key not in allowed:
+                fail(f"Globals.{name}.{key}", f"property {key!r} in Globals.{name}", SUPPORTED_GLOBALS[name])
+    for logical_id, resource in (data.get("Resources") or {}).items():
+        where = f"Resources.{logical_id}"
+        kind = str(resource.get("Type")) if isinstance(resource, dict) else None
+        if kind is None or kind not in SUPPORTED_RESOURCES:
+            fail(f"{where}.Type", f"resource type {kind!r}", SUPPORTED_RESOURCES)
+        known = SUPPORTED_RESOURCES[kind]
+        properties = resource.get("Properties") or {}
+        for key in properties:
+            if known is not None and key not in known:
+                fail(f"{where}.Properties.{key}", f"property {key!r} of {kind}", known)
+        for event_name, event in (properties.get("Events") or {}).items() if known is _FUNCTION_PROPERTIES else ():
+            event_type = event.get("Type") if isinstance(event, dict) else None
+            if event_type not in SUPPORTED_EVENT_TYPES:
+                fail(
+                    f"{where}.Properties.Events.{event_name}.Type", f"event type {event_type!r}", SUPPORTED_EVENT_TYPES
+                )
+    for section in ("Conditions", "Globals", "Resources", "Outputs"):
+        _check_intrinsics(data.get(section), section, fail)
+
+
+def _check_intrinsics(value: Any, where: str, fail: Callable[[str, str, Any], NoReturn]) -> None:
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_intrinsics(item, f"{where}[{index}]", fail)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, str) and key.startswith("Fn::") and key not in INTRINSIC_FUNCTIONS:
+                fail(f"{where}.{key}", f"intrinsic function {key!r}", INTRINSIC_FUNCTIONS)
+            _check_intrinsics(item, f"{where}.{key}", fail)
 
 
 def _truthy(value: Any) -> bool:
@@ -215,6 +403,7 @@ class LocalTemplate:
         parameter_overrides: Mapping[str, Any] | None = None,
         region: str | None = None,
         endpoint_url: str | None = None,
+        source: str = TEMPLATE_FILE,
     ) -> None:
         self.data = data
         self.root = Path(root).resolve()
@@ -223,6 +412,7 @@ class LocalTemplate:
         self.endpoint_url = endpoint_url.rstrip("/") if endpoint_url else None
         self._conditions: dict[str, bool] = {}
         self._evaluating: set[str] = set()
+        check_supported(data, source)
         unknown = set(self.parameter_overrides) - set(self.parameters)
         if unknown:
             raise TemplateError(f"parameter override for unknown parameter(s): {', '.join(sorted(unknown))}")
@@ -233,6 +423,7 @@ class LocalTemplate:
     def from_file(cls, path: Path | str | None = None, **kwargs: Any) -> LocalTemplate:
         """Load ``path`` (default: template.yaml of the project around the working directory)."""
         template_path = Path(path) if path is not None else find_project_root() / TEMPLATE_FILE
+        kwargs.setdefault("source", str(template_path))
         return cls(load_template(template_path), template_path.resolve().parent, **kwargs)
 
     @classmethod
@@ -477,10 +668,6 @@ class LocalTemplate:
             "Fn::Split": self._fn_split,
             "Fn::FindInMap": self._fn_find_in_map,
             "Fn::Base64": self._fn_base64,
-            "Fn::GetAZs": lambda argument: [f"{self.region}{zone}" for zone in "abc"],
-            "Fn::ImportValue": lambda argument: f"{STACK_NAME}-import-{self._resolve(argument)}",
-            "Fn::ToJsonString": lambda argument: json.dumps(self._resolve(argument)),
-            "Fn::Length": lambda argument: len(self._resolve(argument)),
         }
 
     def _fn_base64(self, argument: Any) -> str:

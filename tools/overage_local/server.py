@@ -19,7 +19,7 @@ from typing import Any
 from unittest import mock
 from urllib.parse import urlsplit
 
-from overage.local.template import (
+from overage_local.template import (
     FAKE_CREDENTIALS,
     EndpointUnreachable,
     LocalTemplate,

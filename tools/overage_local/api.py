@@ -30,9 +30,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from overage.local import runtime
-from overage.local.server import HOST, check_endpoint, wait_for_stop
-from overage.local.template import ACCOUNT_ID, LocalError, LocalTemplate, PortInUse
+from overage_local import runtime
+from overage_local.server import HOST, check_endpoint, wait_for_stop
+from overage_local.template import ACCOUNT_ID, LocalError, LocalTemplate, PortInUse
 
 DEFAULT_PORT = 3000
 API_TYPES = ("AWS::Serverless::Api", "AWS::Serverless::HttpApi")

@@ -25,7 +25,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from overage.local.template import (
+from overage_local.template import (
     ACCOUNT_ID,
     FAKE_CREDENTIALS,
     LocalError,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from overage.local.demo_events import account_upserted
-from overage.local.demo_format import invoice_lines, notice_lines
+from overage_local.demo_events import account_upserted
+from overage_local.demo_format import invoice_lines, notice_lines
 
 TITLE = "Renewal billing: contact-tier overruns (spec §3.1)"
 

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from overage.local.template import QUEUE_TYPE, LocalError, LocalTemplate
+from overage_local.template import QUEUE_TYPE, LocalError, LocalTemplate
 
 RECEIVE_BATCH = 10
 RECEIVE_VISIBILITY_SECONDS = 60  # long enough to re-send or re-invoke one batch; a crash makes them visible again

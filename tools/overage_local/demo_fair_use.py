@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from overage.local.demo_events import account_upserted
-from overage.local.demo_format import notice_lines
+from overage_local.demo_events import account_upserted
+from overage_local.demo_format import notice_lines
 
 TITLE = "Fair use of telephone support: January 2026 rolled up on 1 February (spec §3.3)"
 

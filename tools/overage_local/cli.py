@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from overage.local.template import (
+from overage_local.template import (
     TEMPLATE_FILE,
     LocalError,
     LocalTemplate,
@@ -111,7 +111,7 @@ def _handler_output_to_stderr() -> Iterator[None]:
 
 def _drain(template: LocalTemplate, endpoint_url: str, *, quiet_when_empty: bool = False) -> None:
     """Deliver what the invocation fanned out to mapped SQS queues, as Lambda's event source mappings would."""
-    from overage.local import runtime
+    from overage_local import runtime
 
     if not template.sqs_event_sources():
         return
@@ -128,11 +128,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     root = _template_path(args).resolve().parent
     out_dir = Path(args.out) if args.out else root / "reports-local"
     try:
-        from overage.local.demo import run_demo
+        from overage_local.demo import run_demo
     except ModuleNotFoundError as exc:
-        if exc.name != "overage.local.demo":
+        if exc.name != "overage_local.demo":
             raise
-        raise LocalError("the demo is not part of this build (overage/local/demo.py is missing)") from None
+        raise LocalError("the demo is not part of this build (tools/overage_local/demo.py is missing)") from None
     return int(run_demo(root, out_dir))
 
 
@@ -157,20 +157,20 @@ def cmd_local_env_vars(args: argparse.Namespace) -> int:
 
 
 def cmd_local_up(args: argparse.Namespace) -> int:
-    from overage.local.server import run_local_up
+    from overage_local.server import run_local_up
 
     return run_local_up(_template(args), args.port, verbose=args.verbose)
 
 
 def cmd_local_api(args: argparse.Namespace) -> int:
-    from overage.local.api import run_api
+    from overage_local.api import run_api
 
     return run_api(_template(args), args.port, _endpoint(args))
 
 
 def cmd_invoke(args: argparse.Namespace) -> int:
-    from overage.local import runtime
-    from overage.local.server import check_endpoint
+    from overage_local import runtime
+    from overage_local.server import check_endpoint
 
     template = _template(args)
     template.require_function(args.logical_id)
@@ -209,8 +209,8 @@ def _post(api_url: str, body: bytes, signature: str) -> tuple[int, bytes]:
 
 
 def _invoke_webhook(args: argparse.Namespace, body: bytes, signature: str) -> tuple[int, bytes]:
-    from overage.local import api, runtime
-    from overage.local.server import check_endpoint
+    from overage_local import api, runtime
+    from overage_local.server import check_endpoint
 
     template = _template(args)
     request = api.HttpRequest(
@@ -259,11 +259,11 @@ def cmd_webhook_send(args: argparse.Namespace) -> int:
 
 
 def cmd_dlq_redrive(args: argparse.Namespace) -> int:
-    """Put the dead-letter queues' messages back to work (see overage/local/dlq.py for how, and why it is safe)."""
+    """Put the dead-letter queues' messages back to work (see overage_local/dlq.py for how, and why it is safe)."""
     import boto3
 
-    from overage.local import dlq, runtime
-    from overage.local.server import check_endpoint
+    from overage_local import dlq, runtime
+    from overage_local.server import check_endpoint
 
     template = _template(args)
     if args.stack_name:  # a deployed stack, with the credentials of the environment
@@ -280,7 +280,7 @@ def cmd_dlq_redrive(args: argparse.Namespace) -> int:
     else:
         endpoint_url = _endpoint(args)
         check_endpoint(endpoint_url)
-        from overage.local.template import client_factory
+        from overage_local.template import client_factory
 
         sqs = client_factory(endpoint_url, template.region)("sqs")
 
