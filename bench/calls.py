@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from overage.observability import logger
+from overage.runtime.observability import logger
 from overage.store.dynamo import from_item
 from overage_local.runtime import sqs_event
 

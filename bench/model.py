@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from overage.fanout import THREADS as DISPATCH_THREADS
+from overage.runtime.fanout import THREADS as DISPATCH_THREADS
 from overage_local.template import LocalTemplate
 
 from bench.calls import CallsResult, dynamo_size

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from overage import aws
+from overage.runtime import aws
 
 SERVICES = ("dynamodb", "sqs", "sesv2", "events", "ssm")
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import boto3
 from botocore import xform_name
-from overage import aws
+from overage.runtime import aws
 
 from bench import seed
 from bench.probe import table

@@ -9,14 +9,14 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from unittest import mock
 
 import boto3
-from overage import aws
 from overage.domain.signature import sign_header
+from overage.runtime import aws
 from overage_local import runtime
 from overage_local.template import LocalTemplate, create_resources
 
@@ -362,3 +362,11 @@ def dynamodb_calls(action: Callable[[], object]) -> Counter[str]:
     finally:
         client.meta.events.unregister("before-call.dynamodb", count)
     return calls
+
+
+@contextmanager
+def clock(now: datetime) -> Iterator[None]:
+    """The wall clock the scheduled functions check business time against (``overage.runtime.business_time.wall_clock``) set to
+    ``now``: a test that runs a schedule more than a day after today moves it there, as the calendar would."""
+    with mock.patch("overage.runtime.business_time.wall_clock", return_value=now):
+        yield

@@ -23,9 +23,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyValidationError,
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from overage import aws, ingest, readers, wiring
-from overage.catalog_source import current_catalog
-from overage.config import Settings
+from overage import ingest, readers, wiring
 from overage.domain import signature
 from overage.domain.account import standing
 from overage.domain.crm_events import (
@@ -43,7 +41,10 @@ from overage.errors import (
     PayloadTooLarge,
     SignatureError,
 )
-from overage.observability import logger, metrics, tracer
+from overage.runtime import aws
+from overage.runtime.catalog_source import current_catalog
+from overage.runtime.config import Settings
+from overage.runtime.observability import logger, metrics, tracer
 from pydantic import ValidationError
 
 MAX_BODY_BYTES = 256 * 1024

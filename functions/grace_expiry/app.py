@@ -8,14 +8,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from overage import aws, wiring
-from overage.catalog_source import current_catalog
-from overage.config import Settings
+from overage import wiring
 from overage.domain.instants import parse_instant
 from overage.grace_expiry import GraceExpiry, dispatch_due
-from overage.observability import correlate, count, logger, metrics, tracer
-from overage.schedule import business_time
-from overage.sqs_batch import SqsRecord, process_batch
+from overage.runtime import aws
+from overage.runtime.business_time import business_time
+from overage.runtime.catalog_source import current_catalog
+from overage.runtime.config import Settings
+from overage.runtime.observability import correlate, count, logger, metrics, tracer
+from overage.runtime.sqs_batch import SqsRecord, process_batch
 from overage.store.excess_profiles import ExcessProfilesStore
 
 

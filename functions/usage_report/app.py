@@ -6,10 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from overage import aws, report
-from overage.config import Settings
-from overage.observability import count, logger, metrics, tracer
-from overage.sqs_batch import SqsRecord, process_batch
+from overage import report
+from overage.runtime import aws
+from overage.runtime.config import Settings
+from overage.runtime.observability import count, logger, metrics, tracer
+from overage.runtime.sqs_batch import SqsRecord, process_batch
 
 
 def _shard_record(record: SqsRecord) -> None:

@@ -13,11 +13,12 @@ from unittest import mock
 
 import pytest
 from botocore.exceptions import ClientError
-from overage import aws
+from overage.runtime import aws
 
 from tests.support import (
     World,
     call_body,
+    clock,
     fair_use_record,
     fair_use_run,
     payment_body,
@@ -163,12 +164,6 @@ def test_a_notice_that_keeps_failing_never_stops_the_daily_run(world: World) -> 
 
 
 # ---------------------------------------------------------------- 3. business time beyond the clock
-@contextmanager
-def clock(now: datetime) -> Iterator[None]:
-    with mock.patch("overage.schedule.wall_clock", return_value=now):
-        yield
-
-
 @pytest.mark.parametrize(
     "logical_id", ["RenewalBillingFunction", "GraceExpiryFunction", "FairUseRollupFunction", "UsageReportFunction"]
 )

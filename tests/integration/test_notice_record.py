@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from overage import aws
+from overage.runtime import aws
 
 from tests.reliability.harness import redeliver_after_lease
 from tests.support import World, contacts_body, upsert_body

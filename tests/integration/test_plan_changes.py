@@ -4,11 +4,12 @@ the change record, the invoice or credit note, the email and the bus event."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from tests.support import EVENTS, World, contacts_body, episodes, grace_run, profiles_body, upsert_body
+from tests.support import EVENTS, World, clock, contacts_body, episodes, grace_run, profiles_body, upsert_body
 
 
 def change_body(account_id: str, occurred_at: str, event_id: str = "evt_chg_1", **data: Any) -> dict[str, Any]:
@@ -171,7 +172,8 @@ def test_monthly_to_annual_settles_the_month_and_starts_the_year_on_the_change_d
     assert (body["change"]["started_on"], body["change"]["next_billing_date"]) == ("2026-03-25", "2026-04-25")
     # And the next year is invoiced on 25 Mar 2027, with monthly supplements only in between
     world.webhook(contacts_body("acc_1", "2026-04-20T00:00:00Z", 130))
-    world.renewal("2027-03-25T00:15:00Z")
+    with clock(datetime(2027, 3, 25, 1, 0, tzinfo=UTC)):
+        world.renewal("2027-03-25T00:15:00Z")
     later = [(i["period_start"], i["kind"], i["gross"]) for i in world.invoices("acc_1")][3:]
     assert later[0] == ("2026-04-25", "overrun", "10.00")
     assert later[-1] == ("2027-03-25", "renewal", "298.00")
@@ -308,7 +310,8 @@ def test_switch_to_annual_at_period_end_starts_the_year_on_the_billing_date(worl
         "2026-05-10",
     )
     # The monthly anniversaries in between bill nothing without an overrun; the next year is due 10 Apr 2027
-    world.renewal("2027-04-10T00:15:00Z")
+    with clock(datetime(2027, 4, 10, 1, 0, tzinfo=UTC)):
+        world.renewal("2027-04-10T00:15:00Z")
     assert [(i["period_start"], i["gross"]) for i in world.invoices("acc_1")][-2:] == [
         ("2026-04-10", "288.00"),
         ("2027-04-10", "288.00"),

@@ -2,7 +2,7 @@
 compare what it left behind with a clean run's.
 
 ``Faults`` hooks botocore's ``before-call`` / ``after-call`` events of the clients the functions share through
-``overage.aws.client(...)`` (the cached clients of a warm Lambda container). It numbers every DynamoDB, SES,
+``overage.runtime.aws.client(...)`` (the cached clients of a warm Lambda container). It numbers every DynamoDB, SES,
 EventBridge, SQS and S3 call the functions make and, when armed, makes call ``k`` fail in one of two ways:
 
 - ``refused``: the request never reaches the service (a 500 from DynamoDB, a throttled SES...): nothing was applied;
@@ -30,7 +30,7 @@ from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError, ReadTimeoutError
-from overage import aws
+from overage.runtime import aws
 from overage_local import runtime
 
 from tests.support import REGION, World, records_one_after_another
@@ -394,8 +394,8 @@ def redeliver_after_lease(world: World, logical_id: str) -> int:
     """What the next scheduled run does first: send the notices whose claim outlived the lease (their sender died).
     The lease is made to have passed by handing the outbox a clock one lease ahead."""
     from overage import wiring
-    from overage.config import Settings
     from overage.notices.outbox import LEASE
+    from overage.runtime.config import Settings
 
     env = runtime.function_env(world.template, logical_id, world.endpoint_url)
     with runtime.applied_environment(env):

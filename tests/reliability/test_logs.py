@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from overage.observability import logger as overage_logger
+from overage.runtime.observability import logger as overage_logger
 
 from tests.integration.test_plan_changes import change_body
 from tests.reliability.test_crash_fair_use_rollup import DIRECTOR, given_february_calls_and_a_late_january_one

@@ -6,7 +6,7 @@ import threading
 from typing import Any
 
 import pytest
-from overage.fanout import batches, fan_out, send_batch
+from overage.runtime.fanout import batches, fan_out, send_batch
 
 
 class FakeSqs:

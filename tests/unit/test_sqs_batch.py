@@ -8,8 +8,8 @@ import threading
 from typing import Any
 
 import pytest
-from overage.observability import logger
-from overage.sqs_batch import BatchFailed, process_batch
+from overage.runtime.observability import logger
+from overage.runtime.sqs_batch import BatchFailed, process_batch
 
 
 def event(*bodies: str) -> dict[str, Any]:

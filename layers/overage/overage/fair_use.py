@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from overage import aws, wiring
-from overage.config import Settings
+from overage import wiring
 from overage.domain.account import Account
 from overage.domain.catalog import Catalog
 from overage.domain.fair_use import (
@@ -36,7 +35,6 @@ from overage.domain.fair_use import (
 from overage.domain.fair_use import account_notice as account_notice_decision
 from overage.domain.instants import Month, parse_instant, previous_month, to_key
 from overage.errors import Conflict, InvalidRequest, StoreError
-from overage.fanout import fan_out, send_batch
 from overage.notices.fair_use import (
     account_notice,
     not_entitled_entry,
@@ -46,7 +44,10 @@ from overage.notices.fair_use import (
 )
 from overage.notices.model import Notice
 from overage.notices.outbox import NoticeOutbox
-from overage.observability import logger
+from overage.runtime import aws
+from overage.runtime.config import Settings
+from overage.runtime.fanout import fan_out, send_batch
+from overage.runtime.observability import logger
 from overage.store.accounts import AccountsStore
 from overage.store.calls import CallsStore, Marker
 from overage.store.dynamo import is_condition_failure, store_error

@@ -16,10 +16,10 @@ from typing import Any
 from overage.domain.catalog import Catalog
 from overage.domain.excess_profiles import Step, advance
 from overage.excess_profiles import ExcessProfiles, Plan
-from overage.fanout import fan_out, send_batch
 from overage.notices.excess_profiles import fee_terms
 from overage.notices.outbox import NoticeOutbox
-from overage.observability import logger
+from overage.runtime.fanout import fan_out, send_batch
+from overage.runtime.observability import logger
 from overage.store.accounts import AccountsStore
 from overage.store.excess_profiles import ExcessProfilesStore, LoadedAccount
 from overage.store.ledger import LedgerStore

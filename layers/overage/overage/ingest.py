@@ -14,12 +14,12 @@ from functools import cached_property
 from typing import Any
 
 from overage import wiring
-from overage.config import Settings
 from overage.domain.catalog import Catalog
 from overage.domain.crm_events import AccountUpserted, AnyCrmEvent, ContactsCounted
 from overage.errors import InvalidRequest
 from overage.notices.outbox import NoticeOutbox
-from overage.observability import logger
+from overage.runtime.config import Settings
+from overage.runtime.observability import logger
 from overage.store.accounts import AccountsStore
 from overage.store.ledger import LedgerStore
 

@@ -19,7 +19,6 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from overage import wiring
-from overage.config import Settings
 from overage.domain import plan_changes as rules
 from overage.domain.account import Account, version_key
 from overage.domain.calendar import next_billing_date
@@ -34,8 +33,9 @@ from overage.ingest import IngestContext
 from overage.notices.model import Notice
 from overage.notices.outbox import NoticeOutbox
 from overage.notices.plan_changes import cancellation_notice, change_notice
-from overage.observability import logger
 from overage.renewals import BillingContribution, BillingHook, FollowUp, FollowUpRunner
+from overage.runtime.config import Settings
+from overage.runtime.observability import logger
 from overage.store.accounts import AccountsStore
 from overage.store.ledger import LedgerStore
 from overage.store.plan_changes import PlanChangeStore, change_sk

@@ -6,9 +6,9 @@ new subscription), then lines other policies add to the invoice.
 
 from __future__ import annotations
 
-from overage.config import Settings
 from overage.domain.catalog import Catalog
 from overage.renewals import BillingHook, FollowUpRunner
+from overage.runtime.config import Settings
 
 
 def billing_hooks(settings: Settings, catalog: Catalog) -> list[BillingHook]:

@@ -22,11 +22,11 @@ from overage.domain.catalog import Catalog
 from overage.domain.instants import midnight_utc, to_key
 from overage.domain.money import InvoiceLine
 from overage.domain.renewal import RenewalOutcome, bill_renewal
-from overage.fanout import fan_out, send_batch
 from overage.notices.billing import renewal_notice
 from overage.notices.model import Notice
 from overage.notices.outbox import NoticeOutbox
-from overage.observability import logger
+from overage.runtime.fanout import fan_out, send_batch
+from overage.runtime.observability import logger
 from overage.store.accounts import ACCOUNT_SK, AccountsStore
 from overage.store.dynamo import is_condition_failure, serialize, store_error
 from overage.store.ledger import LedgerStore

@@ -23,8 +23,6 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from overage import aws
-from overage.config import Settings
 from overage.domain.instants import FIRST_YEAR, LAST_YEAR, Month, in_supported_years
 from overage.domain.report import (
     HISTORY_MONTHS,
@@ -37,10 +35,12 @@ from overage.domain.report import (
     usable_summary,
 )
 from overage.errors import InvalidRequest, StoreError
-from overage.fanout import batches, send_batch
-from overage.observability import logger
 from overage.report_render import render_index
-from overage.schedule import business_time, wall_clock
+from overage.runtime import aws
+from overage.runtime.business_time import business_time, wall_clock
+from overage.runtime.config import Settings
+from overage.runtime.fanout import batches, send_batch
+from overage.runtime.observability import logger
 from overage.store.report_index import ReportRecords, report_shards
 
 REPORTS = "reports/"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from overage import aws
-from overage.config import Settings
 from overage.notices.outbox import NoticeOutbox
+from overage.runtime import aws
+from overage.runtime.config import Settings
 from overage.store.accounts import AccountsStore
 from overage.store.ledger import LedgerStore
 

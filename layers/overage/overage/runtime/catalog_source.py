@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from overage.config import Settings
 from overage.domain.catalog import Catalog, default_catalog, load_catalog
+from overage.runtime.config import Settings
 
 CATALOG_MAX_AGE_SECONDS = 300
 

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from overage.observability import logger
+from overage.runtime.observability import logger
 
 SqsRecord = dict[str, Any]  # one entry of the event's "Records": messageId, body, attributes, ...
 
