@@ -13,14 +13,19 @@ from overage.domain.catalog import default_catalog
 from overage.domain.excess_profiles import (
     Episode,
     FeeTerms,
+    LimitChange,
     ProfilesState,
     Step,
     advance,
+    apply_limit,
     apply_payment,
     apply_snapshot,
     below_threshold,
+    bills_excess_at,
     episode_id,
     is_approaching,
+    limits_that_matter,
+    with_limit_change,
 )
 
 POLICY = default_catalog().policy
@@ -264,3 +269,146 @@ def test_each_state_has_the_outcome_the_report_counts(state: str, extra: dict[st
     )
     assert episode.outcome == outcome
     assert episode.to_map()["outcome"] == outcome if outcome else "outcome" not in episode.to_map()
+
+
+# --- steps: stale, changed ----------------------------------------------------------------------------------------
+
+
+def test_the_same_snapshot_delivered_again_is_stale_and_changes_nothing() -> None:
+    first = snapshot(ProfilesState(limit=200), 120, OPENED, "e1")
+    assert first.stale is False and first.changed is True
+    again = snapshot(first.after, 120, OPENED, "e1")
+    assert again.stale is True
+    assert again.changed is False
+    assert again.after == first.after
+
+
+def test_an_older_snapshot_is_stale() -> None:
+    newer = snapshot(ProfilesState(limit=200), 120, OPENED, "e2").after
+    older = snapshot(newer, 250, OPENED - timedelta(hours=1), "e1")
+    assert older.stale is True
+    assert older.after == newer
+
+
+def test_a_new_count_that_says_nothing_still_changes_the_state() -> None:
+    state = snapshot(ProfilesState(limit=200), 100, OPENED, "e1").after
+    step = snapshot(state, 120, OPENED + timedelta(hours=1), "e2")
+    assert step.happenings == ()
+    assert step.changed is True
+    assert step.after.count == 120
+
+
+def test_a_new_limit_before_any_count_is_kept_and_says_nothing() -> None:
+    step = apply_limit(
+        ProfilesState(limit=200), limit=250, occurred_at=OPENED, cause="account.upserted:e1", policy=POLICY
+    )
+    assert step.after.limit == 250
+    assert step.happenings == ()
+
+
+def test_a_limit_of_one_is_approached_at_one() -> None:
+    ratio = POLICY.approaching_ratio
+    assert is_approaching(1, 1, ratio) is True
+    assert is_approaching(2, 1, ratio) is False
+
+
+# --- the episode ----------------------------------------------------------------------------------------------
+
+
+def test_a_new_episode_is_over_the_limit_so_its_excess_persists() -> None:
+    state, _ = counts(200, 237)
+    assert state.episode is not None
+    assert state.episode.excess_persists is True
+    assert state.episode.excess == 37
+
+
+def test_after_the_excess_ended_the_excess_is_zero() -> None:
+    state = snapshot(invoiced(), 190, datetime(2026, 3, 20, tzinfo=UTC), "down").after
+    assert state.episode is not None
+    assert state.episode.excess == 0
+
+
+def test_an_episode_survives_the_account_item_round_trip() -> None:
+    episode = invoiced(237, GBP).episode
+    assert episode is not None
+    assert Episode.from_map(episode.to_map()) == episode
+
+
+def test_the_fee_invoice_covers_the_month_from_the_grace_end() -> None:
+    state, _ = counts(200, 237)
+    step = advance(state, as_of=RUN, count_at_grace_end=237, terms=USD, policy=POLICY)
+    assert step is not None
+    invoice = step.happenings[0].invoice
+    assert invoice is not None
+    assert (invoice.period_start, invoice.period_end) == (date(2026, 3, 15), date(2026, 4, 15))
+    assert (invoice.net, invoice.gross) == (Decimal("37.00"), Decimal("37.00"))
+
+
+def test_a_fee_for_the_grace_end_while_the_latest_count_is_at_the_limit_has_no_persisting_excess() -> None:
+    state, _ = counts(200, 237)
+    state = snapshot(state, 200, GRACE_END + timedelta(minutes=30), "after").after  # after the grace end
+    step = advance(state, as_of=RUN, count_at_grace_end=237, terms=USD, policy=POLICY)
+    assert step is not None and step.after.episode is not None
+    assert step.after.episode.fee_excess == 37
+    assert step.after.episode.excess_persists is False
+
+
+def test_a_run_exactly_when_the_fee_goes_overdue_skips_the_reminder() -> None:
+    state = invoiced()
+    assert state.episode is not None and state.episode.overdue_at == datetime(2026, 3, 30, tzinfo=UTC)
+    step = advance(state, as_of=datetime(2026, 3, 30, tzinfo=UTC), count_at_grace_end=None, terms=USD, policy=POLICY)
+    assert step is not None
+    assert kinds(step) == ["overdue"]
+    assert step.after.restricted is True
+    assert step.after.episode is not None and step.after.episode.outcome == "overdue"
+
+
+def test_a_run_the_moment_before_it_goes_overdue_reminds() -> None:
+    state = invoiced()
+    moment = datetime(2026, 3, 29, 23, 59, 59, tzinfo=UTC)
+    step = advance(state, as_of=moment, count_at_grace_end=None, terms=USD, policy=POLICY)
+    assert step is not None
+    assert kinds(step) == ["reminded"]
+    assert step.after.restricted is False
+
+
+def test_a_billing_moment_exactly_at_the_grace_end_carries_no_excess_line() -> None:
+    state, _ = counts(200, 237)
+    episode = state.episode
+    assert episode is not None
+    assert bills_excess_at(episode, GRACE_END) is False
+    assert bills_excess_at(episode, GRACE_END + timedelta(seconds=1)) is True
+
+
+# --- the limit's history (README: kept from the change in force at the count on, the newest 50) ---------------
+
+
+def change(minute: int, limit: int, event: str = "") -> LimitChange:
+    when = OPENED + timedelta(minutes=minute)
+    return LimitChange(f"{when.isoformat()}#{event or f'u{minute}'}", when, limit, f"account.upserted:u{minute}")
+
+
+def test_a_limit_change_at_the_very_moment_of_the_count_is_the_one_in_force() -> None:
+    state = ProfilesState(limit=200)
+    for c in (change(0, 250), change(60, 300)):
+        state = with_limit_change(state, c)
+    counted = snapshot(state, 120, OPENED + timedelta(minutes=60), "count").after
+    assert [c.limit for c in limits_that_matter(counted)] == [300]
+
+
+def test_the_history_keeps_the_newest_50_changes() -> None:
+    state = ProfilesState(limit=200)
+    for minute in range(60):
+        state = with_limit_change(state, change(minute, 200 + minute))
+    kept = limits_that_matter(state)
+    assert len(kept) == 50
+    assert [c.limit for c in kept] == list(range(210, 260))
+
+
+def test_two_limit_changes_at_the_same_moment_are_ordered_by_event_id_and_a_count_then_uses_the_later() -> None:
+    state = ProfilesState(limit=200)
+    state = with_limit_change(state, change(0, 300, "e1"))
+    state = with_limit_change(state, change(0, 200, "e2"))
+    step = snapshot(state, 250, OPENED, "count")
+    assert kinds(step) == ["exceeded"]
+    assert step.after.episode is not None and step.after.episode.limit == 200

@@ -20,9 +20,11 @@ from overage.domain.plan_changes import (
     change_document,
     check_immediate,
     classify,
+    effective_instant,
     monthly_price,
     period_end,
     settle,
+    snapshot,
     telephone_support_entitled,
     validate,
 )
@@ -219,3 +221,64 @@ def test_a_mixed_change_that_costs_more_is_treated_as_an_upgrade() -> None:
     assert (result.kind, result.treated_as) == ("mixed", "upgrade")
     assert result.parts == {"contact_tier": "down", "profile_packs": "up"}
     assert (result.monthly_price_from, result.monthly_price_to) == (Decimal("29.00"), Decimal("34.00"))
+
+
+# --- what the documents and records say ------------------------------------------------------------------------
+
+
+def test_the_pro_rata_line_says_the_days_and_both_monthly_prices() -> None:
+    invoice = document(account(next_billing_date=date(2026, 4, 10)), date(2026, 3, 25), contact_tier="t150")
+    assert invoice is not None
+    [line] = invoice.lines
+    # the spec's example: (34 − 24) × 16 ÷ 31 = 5.16
+    assert line.amount == Decimal("5.16")
+    assert line.description == (
+        "Pro rata 2026-03-25 to 2026-04-10, 16 of 31 days: standard t50 monthly 24.00 USD/month → "
+        "standard t150 monthly 34.00 USD/month"
+    )
+
+
+def test_an_annual_pro_rata_line_is_priced_per_year() -> None:
+    acc = account(billing_cycle="annual", next_billing_date=date(2026, 4, 10))
+    invoice = document(acc, date(2026, 3, 25), contact_tier="t150")
+    assert invoice is not None
+    [line] = invoice.lines
+    # (408 − 288) × 291 ÷ 365 = 95.67 (10 Jan 2026 .. 10 Jan 2027, 25 Mar counted)
+    assert line.amount == Decimal("95.67")
+    assert line.description == (
+        "Pro rata 2026-03-25 to 2027-01-10, 291 of 365 days: standard t50 annual 288.00 USD/year → "
+        "standard t150 annual 408.00 USD/year"
+    )
+
+
+def test_a_change_record_keeps_the_price_the_limit_and_the_entitlement() -> None:
+    sub = Subscription.of(account(profile_packs=1))
+    assert snapshot(sub, CATALOG, "USD") == {
+        "package": "standard",
+        "contact_tier": "t50",
+        "billing_cycle": "monthly",
+        "paying_users": 2,
+        "telephone_support": False,
+        "profile_packs": 1,
+        "monthly_price": "34.00",
+        "profile_limit": 250,
+        "telephone_support_entitled": False,
+    }
+
+
+def test_a_period_end_change_takes_effect_at_midnight_utc_of_its_billing_date() -> None:
+    assert effective_instant(date(2026, 3, 10)) == datetime(2026, 3, 10, tzinfo=UTC)
+
+
+# --- telephone support on a package that includes it -----------------------------------------------------------
+
+
+def test_asking_for_the_add_on_on_a_package_that_includes_support_leaves_no_add_on() -> None:
+    sub = Subscription.of(account(package="complete"))
+    assert sub.with_changes({"telephone_support": True}, CATALOG).telephone_support is False
+
+
+def test_a_change_that_names_neither_package_nor_support_leaves_the_flag_alone() -> None:
+    # a complete account whose item still says telephone_support (bought on standard before moving up)
+    sub = Subscription.of(account(package="complete", telephone_support=True))
+    assert sub.with_changes({"contact_tier": "t100"}, CATALOG).telephone_support is True
