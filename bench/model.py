@@ -40,6 +40,8 @@ PRICE_XRAY_TRACE = 5.00 / 1e6  # X-Ray traces recorded (Tracing: Active in templ
 XRAY_RESERVOIR_PER_SECOND = 1
 XRAY_FIXED_RATE = 0.05
 PRICE_LOGS_GB = 0.57  # CloudWatch Logs ingestion (standard class), per GB
+PRICE_LOGS_STORAGE_GB_MONTH = 0.03  # CloudWatch Logs storage (archived), per GB-month
+DAYS_PER_MONTH = 30  # a month's logs kept LogRetentionInDays occupy retention / 30 GB-months of storage
 
 # Assumed p50 latencies of one call from Lambda in the same region, seconds (not measurable here: moto is no AWS).
 LATENCY = {
@@ -200,6 +202,7 @@ def build(calls: CallsResult) -> Model:
 
     # --- time: the code measured here (scaled to the function's CPU share) plus the calls at the assumed latencies
     memory_mb = int(template.function_setting("RenewalBillingFunction", "MemorySize", 128))
+    retention_days = int(template.parameter_value("LogRetentionInDays"))  # the template's default
     workers = int(template.function_environment("RenewalBillingFunction").get("BATCH_WORKERS", "1"))
     cpu_factor = max(1.0, FULL_VCPU_MB / memory_mb)
     code_per_batch = run.batch_seconds("code") * cpu_factor
@@ -250,6 +253,13 @@ def build(calls: CallsResult) -> Model:
             run.log_bytes / units * ACCOUNTS / 1e9,
             PRICE_LOGS_GB,
             f"{run.log_bytes / units:.0f} B logged per account at INFO (measured)",
+        ),
+        Line(
+            "CloudWatch Logs storage (GB-months)",
+            run.log_bytes / units * ACCOUNTS / 1e9 * retention_days / DAYS_PER_MONTH,
+            PRICE_LOGS_STORAGE_GB_MONTH,
+            f"the run's logs kept {retention_days} days (LogRetentionInDays), stored as ingested (an upper bound: "
+            "CloudWatch compresses what it stores)",
         ),
         Line("SES emails", per.total("sesv2") / units * ACCOUNTS, PRICE_SES_EMAIL, "one per invoice notice"),
     ]

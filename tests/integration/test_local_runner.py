@@ -5,8 +5,12 @@ Everything runs in-process or against 127.0.0.1 (a moto server on a free port); 
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import socket
+import subprocess
+import sys
 import textwrap
 import urllib.error
 import urllib.request
@@ -739,3 +743,243 @@ def test_cli_reports_an_unreachable_endpoint(
 
     assert status == 2
     assert "is `overage local up` running?" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------- SAM's dialect (spec §5)
+
+DIALECT_TEMPLATE = """
+AWSTemplateFormatVersion: "2010-09-09"
+Transform: AWS::Serverless-2016-10-31
+Parameters:
+  Stage: {Type: String, Default: dev}
+  LogRetentionInDays: {Type: Number, Default: 30}
+Resources:
+  EchoFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/echo
+      Handler: app.lambda_handler
+      LoggingConfig: {LogGroup: !Ref EchoLogGroup}
+      Environment:
+        Variables:
+          STAGE: !Ref Stage
+          COLOR: blue
+  EchoLogGroup:
+    Type: AWS::Logs::LogGroup
+    Properties:
+      LogGroupName: !Sub "/aws/lambda/${AWS::StackName}-EchoFunction"
+      RetentionInDays: !Ref LogRetentionInDays
+  BoomFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/boom
+      Handler: app.lambda_handler
+"""
+
+DIALECT_ECHO_APP = """
+import os
+
+def lambda_handler(event, context):
+    return {"event": event, "stage": os.environ["STAGE"], "color": os.environ["COLOR"],
+            "undeclared": os.environ.get("UNDECLARED"), "endpoint": os.environ.get("AWS_ENDPOINT_URL"),
+            "log_group": context.log_group_name}
+"""
+
+DIALECT_BOOM_APP = """
+def check(event):
+    raise ValueError("boom: " + event.get("why", "no reason"))
+
+def lambda_handler(event, context):
+    check(event)
+"""
+
+
+@pytest.fixture(scope="module")
+def dialect_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    root = tmp_path_factory.mktemp("dialect")
+    template_path = write_project(root, DIALECT_TEMPLATE, {"echo": DIALECT_ECHO_APP, "boom": DIALECT_BOOM_APP})
+    server, endpoint_url = start_local_stack(0, LocalTemplate.from_file(template_path, region=REGION))
+    try:
+        yield str(template_path), endpoint_url
+    finally:
+        server.stop()
+
+
+def invoke_cli(capsys: pytest.CaptureFixture[str], *arguments: str) -> tuple[int, Any, str]:
+    status = main(list(arguments))
+    out, err = capsys.readouterr()
+    return status, (json.loads(out) if out.strip() else None), err
+
+
+def test_short_flags_and_the_event_from_standard_input(
+    dialect_stack: tuple[str, str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    template, endpoint = dialect_stack
+    monkeypatch.setattr("sys.stdin", io.StringIO('{"as_of": "2026-02-01T00:00:00Z"}'))
+
+    status, result, _ = invoke_cli(
+        capsys, "invoke", "EchoFunction", "-t", template, "-e", "-", "--endpoint-url", endpoint
+    )
+    no_event = invoke_cli(capsys, "-t", template, "invoke", "EchoFunction", "--endpoint-url", endpoint)
+
+    assert status == 0
+    assert result["event"] == {"as_of": "2026-02-01T00:00:00Z"}
+    assert result["log_group"] == "/aws/lambda/overage-local-EchoFunction"  # the LoggingConfig's group
+    assert (no_event[0], no_event[1]["event"]) == (0, {})  # as sam local invoke: no -e, the event is {}
+
+
+def test_parameter_overrides_in_both_of_sams_spellings(
+    dialect_stack: tuple[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    template, endpoint = dialect_stack
+    base = ("invoke", "EchoFunction", "-t", template, "--endpoint-url", endpoint)
+
+    short = invoke_cli(capsys, *base, "--parameter-overrides", "Stage=qa")
+    long = invoke_cli(capsys, *base, "--parameter-overrides", "ParameterKey=Stage,ParameterValue=prod")
+    quoted = invoke_cli(capsys, *base, "--parameter-overrides", 'Stage="two words" LogRetentionInDays=7')
+    unknown = invoke_cli(capsys, *base, "--parameter-overrides", "Nope=1")
+
+    assert [short[1]["stage"], long[1]["stage"], quoted[1]["stage"]] == ["qa", "prod", "two words"]
+    assert unknown[0] == 2
+    assert "unknown parameter(s): Nope" in unknown[2]
+
+
+def test_env_vars_override_declared_variables_only(
+    dialect_stack: tuple[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    template, endpoint = dialect_stack
+    env_file = tmp_path / "env.json"
+    env_file.write_text(
+        json.dumps(
+            {"Parameters": {"COLOR": "green", "STAGE": "all"}, "EchoFunction": {"STAGE": "mine", "UNDECLARED": "x"}}
+        )
+    )
+
+    status, result, _ = invoke_cli(
+        capsys, "invoke", "EchoFunction", "-t", template, "--endpoint-url", endpoint, "--env-vars", str(env_file)
+    )
+    short = invoke_cli(
+        capsys, "invoke", "EchoFunction", "-t", template, "--endpoint-url", endpoint, "-n", str(env_file)
+    )
+
+    assert status == 0
+    assert (result["stage"], result["color"], result["undeclared"]) == ("mine", "green", None)
+    assert short[1] == result
+
+
+def test_the_endpoint_is_the_flag_else_aws_endpoint_url_else_the_deprecated_alias(
+    dialect_stack: tuple[str, str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    template, endpoint = dialect_stack
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    base = ("invoke", "EchoFunction", "-t", template)
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", nowhere)
+    flag = invoke_cli(capsys, *base, "--endpoint-url", endpoint)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    monkeypatch.setenv("OVERAGE_ENDPOINT_URL", nowhere)
+    from_env = invoke_cli(capsys, *base)
+    monkeypatch.delenv("AWS_ENDPOINT_URL")
+    monkeypatch.setenv("OVERAGE_ENDPOINT_URL", endpoint)
+    alias = invoke_cli(capsys, *base)
+    monkeypatch.delenv("OVERAGE_ENDPOINT_URL")
+    default = invoke_cli(capsys, *base)
+
+    assert (flag[0], flag[1]["endpoint"]) == (0, endpoint)
+    assert (from_env[0], from_env[1]["endpoint"]) == (0, endpoint)
+    assert "deprecated" not in from_env[2]
+    assert (alias[0], alias[1]["endpoint"]) == (0, endpoint)
+    assert "$OVERAGE_ENDPOINT_URL is deprecated; set $AWS_ENDPOINT_URL" in alias[2]
+    if default[0] == 2:  # nothing on the default port here (the usual case)
+        assert "cannot reach http://127.0.0.1:4566" in default[2]
+    else:  # a local stack of someone's on 4566
+        assert default[1]["endpoint"] == "http://127.0.0.1:4566"
+
+
+def test_a_failing_function_prints_lambdas_error_json_and_exits_1(
+    dialect_stack: tuple[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    template, endpoint = dialect_stack
+    event = tmp_path / "event.json"
+    event.write_text('{"why": "bad input"}')
+
+    status, error, err = invoke_cli(
+        capsys, "invoke", "BoomFunction", "-t", template, "-e", str(event), "--endpoint-url", endpoint
+    )
+
+    assert status == 1
+    assert set(error) == {"errorMessage", "errorType", "requestId", "stackTrace"}
+    assert (error["errorType"], error["errorMessage"]) == ("ValueError", "boom: bad input")
+    assert error["requestId"]
+    # Lambda's stackTrace: the formatted frames from the handler down, none of the runner's own
+    assert all(isinstance(line, str) for line in error["stackTrace"])
+    assert "in lambda_handler" in error["stackTrace"][0] and "app.py" in error["stackTrace"][0]
+    assert "in check" in error["stackTrace"][-1]
+    assert not [line for line in error["stackTrace"] if "overage_local" in line]
+    assert "ValueError: boom: bad input" in err  # the log, on standard error
+
+
+def test_version_prints_the_projects_version(capsys: pytest.CaptureFixture[str]) -> None:
+    import tomllib
+
+    expected = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]["version"]
+
+    status = main(["--version"])
+
+    assert status == 0
+    assert capsys.readouterr().out.strip() == f"overage {expected}"
+
+
+def test_local_up_host_listens_beyond_the_loopback_address(tmp_path: Path) -> None:
+    template_path = write_project(
+        tmp_path / "p", DIALECT_TEMPLATE, {"echo": DIALECT_ECHO_APP, "boom": DIALECT_BOOM_APP}
+    )
+    port = free_port()
+    command = [sys.executable, "-m", "overage_local.cli", "-t", str(template_path), "local", "up", "--port", str(port)]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(PROJECT_ROOT / p) for p in ("tools", "layers/overage"))}
+
+    def reachable_on_127_0_0_2(*extra: str) -> tuple[bool, str]:
+        process = subprocess.Popen([*command, *extra], stdout=subprocess.PIPE, text=True, env=env)
+        try:
+            lines = []
+            assert process.stdout is not None
+            for line in process.stdout:
+                lines.append(line)
+                if line.startswith("Ctrl-C stops it"):
+                    break
+            with socket.socket() as probe:
+                probe.settimeout(2)
+                reached = probe.connect_ex(("127.0.0.2", port)) == 0  # another loopback address: not 127.0.0.1
+            return reached, "".join(lines)
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+
+    everywhere, told = reachable_on_127_0_0_2("--host", "0.0.0.0")
+    loopback_only, _ = reachable_on_127_0_0_2()
+
+    assert (everywhere, loopback_only) == (True, False)
+    assert "host.docker.internal" in told and "--add-host=host.docker.internal:host-gateway" in told
+    assert "AWS::Logs::LogGroup" in told and "/aws/lambda/overage-local-EchoFunction" in told
+
+
+def test_the_real_templates_functions_log_to_groups_with_the_retention_parameter() -> None:
+    template = LocalTemplate.from_file(PROJECT_ROOT / "template.yaml")
+    with mock_aws():
+        template.create_resources()
+        groups = {
+            group["logGroupName"]: group.get("retentionInDays")
+            for group in boto3.client("logs", region_name=REGION).describe_log_groups()["logGroups"]
+        }
+    overridden = LocalTemplate.from_file(
+        PROJECT_ROOT / "template.yaml", parameter_overrides={"LogRetentionInDays": "7"}
+    )
+
+    for function_id in template.function_ids():
+        group_id = template.properties(function_id)["LoggingConfig"]["LogGroup"]["Ref"]
+        assert template.resource_type(group_id) == "AWS::Logs::LogGroup"
+        name = template.physical_id(group_id)
+        assert name == f"/aws/lambda/overage-local-{function_id}"
+        assert groups[name] == 30  # the parameter's default
+        assert overridden.resolve(overridden.properties(group_id)["RetentionInDays"]) == "7"
+        assert runtime.function_env(template, function_id, None)["AWS_LAMBDA_LOG_GROUP_NAME"] == name

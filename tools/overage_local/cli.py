@@ -1,7 +1,11 @@
 """The ``overage`` console script: demo, local up, local api, invoke, webhook send, dlq redrive.
 
-Every mistake a developer can make at the command line (a missing or malformed file, an unknown function,
-a port in use, no local stack running) ends in one line on stderr and exit status 2.
+It speaks SAM's dialect where it mirrors a SAM command (spec §5): ``-e/--event`` (``-``: standard input),
+``-t/--template``, ``--parameter-overrides``, ``--env-vars``, ``--version``; the local AWS is ``--endpoint-url``, else
+``$AWS_ENDPOINT_URL``, else http://127.0.0.1:4566 (``$OVERAGE_ENDPOINT_URL`` is read as a deprecated alias, with a
+warning). A function that raises prints Lambda's error JSON (errorMessage, errorType, requestId, stackTrace) on
+standard output and exits 1. Every mistake a developer can make at the command line (a missing or malformed file, an
+unknown function, a port in use, no local stack running) ends in one line on stderr and exit status 2.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import base64
 import contextlib
 import json
 import os
+import shlex
 import sys
 import time
 import traceback
@@ -32,8 +37,12 @@ from overage_local.template import (
 )
 
 DEFAULT_ENDPOINT_URL = "http://127.0.0.1:4566"
-SAM_LOCAL_ENDPOINT = "http://host.docker.internal:4566"  # the host, seen from sam local's containers
-ENDPOINT_ENV = "OVERAGE_ENDPOINT_URL"
+# The host, seen from sam local's containers: Docker Desktop defines host.docker.internal; Linux Docker does when the
+# container is started with --add-host=host.docker.internal:host-gateway (samconfig.toml's local_invoke and
+# local_start_api sections pass it), and `overage local up --host 0.0.0.0` listens where the containers can reach it.
+SAM_LOCAL_ENDPOINT = "http://host.docker.internal:4566"
+ENDPOINT_ENV = "AWS_ENDPOINT_URL"
+DEPRECATED_ENDPOINT_ENV = "OVERAGE_ENDPOINT_URL"  # read before AWS_ENDPOINT_URL was; kept as an alias, with a warning
 WEBHOOK_PATH = "/webhooks/crm"
 SIGNATURE_HEADER = "Overage-Signature"
 EXIT_USAGE = 2
@@ -88,8 +97,23 @@ def _port(text: str) -> int:
     return port
 
 
+def endpoint_url(explicit: str | None = None) -> str:
+    """``--endpoint-url``, else ``$AWS_ENDPOINT_URL``, else ``$OVERAGE_ENDPOINT_URL`` (deprecated), else the default."""
+    if explicit:
+        return explicit.rstrip("/")
+    if os.environ.get(ENDPOINT_ENV):
+        return os.environ[ENDPOINT_ENV].rstrip("/")
+    if os.environ.get(DEPRECATED_ENDPOINT_ENV):
+        print(
+            f"overage: warning: ${DEPRECATED_ENDPOINT_ENV} is deprecated; set ${ENDPOINT_ENV} (as boto3 and SAM do)",
+            file=sys.stderr,
+        )
+        return os.environ[DEPRECATED_ENDPOINT_ENV].rstrip("/")
+    return DEFAULT_ENDPOINT_URL
+
+
 def _endpoint(args: argparse.Namespace) -> str:
-    return str(args.endpoint_url or os.environ.get(ENDPOINT_ENV) or DEFAULT_ENDPOINT_URL).rstrip("/")
+    return endpoint_url(getattr(args, "endpoint_url", None))
 
 
 def _template_path(args: argparse.Namespace) -> Path:
@@ -98,8 +122,74 @@ def _template_path(args: argparse.Namespace) -> Path:
     return find_project_root() / TEMPLATE_FILE
 
 
+def parse_parameter_overrides(values: Sequence[str] | None) -> dict[str, str]:
+    """SAM's ``--parameter-overrides``: ``Key=Value`` pairs or ``ParameterKey=Key,ParameterValue=Value``, given as
+    separate arguments or in one string (quoted values may hold spaces)."""
+    overrides: dict[str, str] = {}
+    for value in values or ():
+        for token in shlex.split(value):
+            if token.startswith("ParameterKey="):
+                key_part, separator, value_part = token.partition(",ParameterValue=")
+                if not separator:
+                    raise LocalError(f"--parameter-overrides: {token!r} has no ParameterValue=")
+                key, parameter_value = key_part.removeprefix("ParameterKey="), value_part
+            else:
+                key, separator, parameter_value = token.partition("=")
+                if not separator or not key:
+                    raise LocalError(f"--parameter-overrides: {token!r} is not Key=Value")
+            overrides[key] = parameter_value
+    return overrides
+
+
+def read_env_vars(path: str | None) -> dict[str, dict[str, str]]:
+    """SAM's ``--env-vars`` file: ``{"<LogicalId>": {...}, "Parameters": {...}}`` (Parameters: every function)."""
+    if not path:
+        return {}
+    _, data = read_json_file(Path(path))
+    if not isinstance(data, dict) or not all(isinstance(section, dict) for section in data.values()):
+        raise LocalError(f'{path}: an --env-vars file is {{"<LogicalId>": {{"NAME": "value"}}, "Parameters": {{...}}}}')
+    return {str(name): {str(k): _env_text(v) for k, v in section.items()} for name, section in data.items()}
+
+
+def _env_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
 def _template(args: argparse.Namespace) -> LocalTemplate:
-    return LocalTemplate.from_file(_template_path(args))
+    return LocalTemplate.from_file(
+        _template_path(args),
+        parameter_overrides=parse_parameter_overrides(getattr(args, "parameter_overrides", None)),
+        env_vars=read_env_vars(getattr(args, "env_vars", None)),
+    )
+
+
+def read_event(source: str | None) -> Any:
+    """The event of ``-e/--event``: a JSON file, ``-`` for standard input, none for ``{}`` (as sam local invoke)."""
+    if source is None:
+        return {}
+    if source != "-":
+        return read_json_file(Path(source))[1]
+    text = sys.stdin.read()
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise LocalError(f"standard input: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+
+
+def lambda_error(exc: BaseException, request_id: str) -> dict[str, Any]:
+    """What Lambda's Python runtime answers for an unhandled exception (the frames from the handler down)."""
+    frames = list(traceback.extract_tb(exc.__traceback__))
+    here = Path(__file__).resolve().parent
+    while frames and Path(frames[0].filename).resolve().parent == here:
+        frames = frames[1:]  # the local runner's own frames: Lambda's runtime leaves its own out as well
+    return {
+        "errorMessage": str(exc),
+        "errorType": type(exc).__name__,
+        "requestId": request_id,
+        "stackTrace": traceback.format_list(frames),
+    }
 
 
 @contextlib.contextmanager
@@ -159,7 +249,7 @@ def cmd_local_env_vars(args: argparse.Namespace) -> int:
 def cmd_local_up(args: argparse.Namespace) -> int:
     from overage_local.server import run_local_up
 
-    return run_local_up(_template(args), args.port, verbose=args.verbose)
+    return run_local_up(_template(args), args.port, verbose=args.verbose, host=args.host)
 
 
 def cmd_local_api(args: argparse.Namespace) -> int:
@@ -174,15 +264,16 @@ def cmd_invoke(args: argparse.Namespace) -> int:
 
     template = _template(args)
     template.require_function(args.logical_id)
-    _, event = read_json_file(Path(args.event))
+    event = read_event(args.event)
     endpoint_url = _endpoint(args)
     check_endpoint(endpoint_url)
+    context = runtime.make_context(template, args.logical_id)
     try:
         with _handler_output_to_stderr():
-            result = runtime.invoke(template, args.logical_id, event, endpoint_url)
+            result = runtime.invoke(template, args.logical_id, event, endpoint_url, context=context)
     except Exception as exc:
-        traceback.print_exc(file=sys.stderr)
-        print(f"overage: {args.logical_id} raised {type(exc).__name__}: {exc}", file=sys.stderr)
+        traceback.print_exc(file=sys.stderr)  # the function's log, as Lambda writes it to CloudWatch
+        print(json.dumps(lambda_error(exc, context.aws_request_id)))  # the invocation's result, as Lambda returns it
         return 1
     print(to_json(result))
     _drain(template, endpoint_url)
@@ -300,17 +391,47 @@ def cmd_dlq_redrive(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------------------- parser
 
 
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed_version
+
+    try:
+        return installed_version("overage")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
+
+
+ENDPOINT_HELP = f"the local AWS (default: ${ENDPOINT_ENV}, else {DEFAULT_ENDPOINT_URL})"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    # --template is accepted before or after the subcommand.
+    # -t/--template is accepted before or after the subcommand.
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--template", default=argparse.SUPPRESS, help="template.yaml to use")
+    common.add_argument("-t", "--template", default=argparse.SUPPRESS, help="template.yaml to use")
+    # What a SAM user passes to sam local invoke / start-api, for the commands that run functions.
+    sam = argparse.ArgumentParser(add_help=False)
+    sam.add_argument(
+        "--parameter-overrides",
+        nargs="+",
+        metavar="KEY=VALUE",
+        help="template parameters, as sam: Key=Value ... or ParameterKey=Key,ParameterValue=Value",
+    )
+    sam.add_argument(
+        "-n",
+        "--env-vars",
+        metavar="FILE",
+        help='JSON file of variables, as sam: {"<LogicalId>": {"NAME": "value"}, "Parameters": {...}}; '
+        "only variables the template declares are overridden",
+    )
+    sam.add_argument("--endpoint-url", help=ENDPOINT_HELP)
 
     parser = argparse.ArgumentParser(
         prog="overage",
         description="Run the overage SAM application locally, without Docker (moto stands in for AWS).",
     )
+    parser.add_argument("--version", action="version", version=f"overage {version()}")
     parser.add_argument(
-        "--template", default=None, help="template.yaml to use (default: the one of the project around the cwd)"
+        "-t", "--template", default=None, help="template.yaml to use (default: the one of the project around the cwd)"
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -321,14 +442,25 @@ def build_parser() -> argparse.ArgumentParser:
     local = commands.add_parser("local", help="a local AWS (moto) and a local API")
     local_commands = local.add_subparsers(dest="local_command", required=True, metavar="COMMAND")
     up = local_commands.add_parser(
-        "up", parents=[common], help="a moto server on 127.0.0.1 with every resource of the template"
+        "up", parents=[common], help="a moto server (127.0.0.1 unless --host) with every resource of the template"
     )
     up.add_argument("--port", type=_port, default=4566)
+    up.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1); 0.0.0.0 lets sam local's Docker containers reach it, run "
+        "with --add-host=host.docker.internal:host-gateway on Linux (samconfig.toml does)",
+    )
+    up.add_argument(
+        "--parameter-overrides",
+        nargs="+",
+        metavar="KEY=VALUE",
+        help="template parameters, as sam: Key=Value ... or ParameterKey=Key,ParameterValue=Value",
+    )
     up.add_argument("--verbose", action="store_true", help="log every request moto serves")
     up.set_defaults(handler=cmd_local_up)
-    api = local_commands.add_parser("api", parents=[common], help="serve the API on 127.0.0.1 like sam local")
-    api.add_argument("--port", type=_port, default=3000)
-    api.add_argument("--endpoint-url", help=f"the local AWS (default: ${ENDPOINT_ENV} or {DEFAULT_ENDPOINT_URL})")
+    api = local_commands.add_parser("api", parents=[common, sam], help="serve the API on 127.0.0.1 like sam local")
+    api.add_argument("-p", "--port", type=_port, default=3000)
     api.set_defaults(handler=cmd_local_api)
 
     env_vars = local_commands.add_parser(
@@ -341,17 +473,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     env_vars.set_defaults(handler=cmd_local_env_vars)
 
-    invoke = commands.add_parser("invoke", parents=[common], help="run one function with an event file")
+    invoke = commands.add_parser("invoke", parents=[common, sam], help="run one function with an event")
     invoke.add_argument("logical_id", metavar="LogicalId", help="the function's logical id in the template")
-    invoke.add_argument("--event", required=True, help="JSON event file (see events/)")
-    invoke.add_argument("--endpoint-url", help=f"the local AWS (default: ${ENDPOINT_ENV} or {DEFAULT_ENDPOINT_URL})")
+    invoke.add_argument(
+        "-e", "--event", help="JSON event file (see events/); - reads standard input; none: the event is {}"
+    )
     invoke.set_defaults(handler=cmd_invoke)
 
     webhook = commands.add_parser("webhook", help="CRM webhooks")
     webhook_commands = webhook.add_subparsers(dest="webhook_command", required=True, metavar="COMMAND")
-    send = webhook_commands.add_parser("send", parents=[common], help="sign a JSON body and deliver it")
+    send = webhook_commands.add_parser("send", parents=[common, sam], help="sign a JSON body and deliver it")
     send.add_argument("file", metavar="FILE", help="JSON body; its bytes are sent exactly as written")
-    send.add_argument("--endpoint-url", help=f"the local AWS (default: ${ENDPOINT_ENV} or {DEFAULT_ENDPOINT_URL})")
     send.add_argument("--api-url", help="POST over HTTP to <api-url>/webhooks/crm instead of invoking in-process")
     send.add_argument("--secret", help="signing secret (default: $OVERAGE_WEBHOOK_SECRET or local-dev-secret)")
     send.add_argument("--raw", action="store_true", help="send the file even when it is not valid JSON")
@@ -361,11 +493,10 @@ def build_parser() -> argparse.ArgumentParser:
     dlq_commands = dead_letters.add_subparsers(dest="dlq_command", required=True, metavar="COMMAND")
     redrive = dlq_commands.add_parser(
         "redrive",
-        parents=[common],
+        parents=[common, sam],
         help="move dead-lettered messages back to their queue; re-invoke failed scheduled runs with their event",
     )
     redrive.add_argument("--queue", metavar="LogicalId", help="one dead-letter queue (default: every one)")
-    redrive.add_argument("--endpoint-url", help=f"the local AWS (default: ${ENDPOINT_ENV} or {DEFAULT_ENDPOINT_URL})")
     redrive.add_argument(
         "--stack-name", help="a deployed stack in AWS, with the environment's credentials (instead of a local AWS)"
     )

@@ -77,13 +77,22 @@ class LambdaContext:
         return f"LambdaContext(function_name={self.function_name!r}, aws_request_id={self.aws_request_id!r})"
 
 
+def log_group_name(template: LocalTemplate, logical_id: str) -> str:
+    """The function's log group: its LoggingConfig's LogGroup, else Lambda's /aws/lambda/<function name>."""
+    logging_config = template.function_setting(logical_id, "LoggingConfig") or {}
+    group = logging_config.get("LogGroup") if isinstance(logging_config, dict) else None
+    return str(group) if group else f"/aws/lambda/{template.function_name(logical_id)}"
+
+
 def make_context(template: LocalTemplate, logical_id: str) -> LambdaContext:
-    return LambdaContext(
+    context = LambdaContext(
         template.function_name(logical_id),
         timeout_seconds=int(template.function_setting(logical_id, "Timeout", DEFAULT_TIMEOUT_SECONDS)),
         memory_limit_in_mb=int(template.function_setting(logical_id, "MemorySize", DEFAULT_MEMORY_MB)),
         region=template.region,
     )
+    context.log_group_name = log_group_name(template, logical_id)
+    return context
 
 
 def function_env(template: LocalTemplate, logical_id: str, endpoint_url: str | None) -> dict[str, str]:
@@ -106,7 +115,7 @@ def function_env(template: LocalTemplate, logical_id: str, endpoint_url: str | N
     env["AWS_LAMBDA_FUNCTION_NAME"] = name
     env["AWS_LAMBDA_FUNCTION_VERSION"] = "$LATEST"
     env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] = str(local.function_setting(logical_id, "MemorySize", DEFAULT_MEMORY_MB))
-    env["AWS_LAMBDA_LOG_GROUP_NAME"] = f"/aws/lambda/{name}"
+    env["AWS_LAMBDA_LOG_GROUP_NAME"] = log_group_name(local, logical_id)
     code = local.function_code(logical_id)
     env["LAMBDA_TASK_ROOT"] = str(code.code_dir)
     env["_HANDLER"] = f"{code.module}.{code.attribute}"
@@ -217,8 +226,16 @@ def _load(template: LocalTemplate, logical_id: str) -> _LoadedFunction:
     return loaded
 
 
-def invoke(template: LocalTemplate, logical_id: str, event: Any, endpoint_url: str | None) -> Any:
-    """Call the function's handler with ``event`` and a Lambda context; return what it returns.
+def invoke(
+    template: LocalTemplate,
+    logical_id: str,
+    event: Any,
+    endpoint_url: str | None,
+    *,
+    context: LambdaContext | None = None,
+) -> Any:
+    """Call the function's handler with ``event`` and a Lambda context (``context``: one made for this call);
+    return what it returns.
 
     The handler's exceptions propagate (as Lambda reports an error); ``os.environ`` is restored afterwards.
     """
@@ -232,7 +249,7 @@ def invoke(template: LocalTemplate, logical_id: str, event: Any, endpoint_url: s
         handler = getattr(loaded.module, attribute, None)
         if not callable(handler):
             raise AttributeError(f"{logical_id}: {loaded.module.__file__} has no callable {attribute!r}")
-        context = make_context(template, logical_id)
+        context = context or make_context(template, logical_id)
         with _function_import_scope(loaded):
             return handler(event, context)
 

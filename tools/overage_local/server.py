@@ -121,20 +121,25 @@ def _serialized_server_class(base: Any) -> Any:
 
 
 def start_local_stack(
-    port: int = DEFAULT_PORT, template: LocalTemplate | None = None, *, verbose: bool = False
+    port: int = DEFAULT_PORT, template: LocalTemplate | None = None, *, verbose: bool = False, host: str = HOST
 ) -> tuple[Any, str]:
-    """Start a moto server on 127.0.0.1:``port`` (0: any free port) and, given a template, create its
+    """Start a moto server on ``host``:``port`` (0: any free port) and, given a template, create its
     resources in it. Returns ``(server, endpoint_url)``; stop the server with ``server.stop()``.
+
+    ``host`` 0.0.0.0 (``overage local up --host``) listens on every interface, so that Docker containers
+    (``sam local``) reach it through host.docker.internal; the endpoint URL then names 127.0.0.1.
     """
     from moto.server import ThreadedMotoServer
 
-    ensure_port_free(port)
+    ensure_port_free(port, host)
     # werkzeug logs every request at INFO; a level set before the first request keeps it quiet.
     logging.getLogger("werkzeug").setLevel(logging.INFO if verbose else logging.WARNING)
-    server = _serialized_server_class(ThreadedMotoServer)(ip_address=HOST, port=port, verbose=verbose)
+    server = _serialized_server_class(ThreadedMotoServer)(ip_address=host, port=port, verbose=verbose)
     server.start()
-    host, bound_port = server.get_host_and_port()
-    endpoint_url = f"http://{host}:{bound_port}"
+    bound_host, bound_port = server.get_host_and_port()
+    if bound_host in ("0.0.0.0", "::", ""):  # noqa: S104 - compared with, not bound to  # nosec B104
+        bound_host = HOST  # every interface: this machine reaches it on the loopback
+    endpoint_url = f"http://{bound_host}:{bound_port}"
     try:
         _wait_until_answering(endpoint_url)
         if template is not None:
@@ -167,9 +172,9 @@ def wait_for_stop() -> None:
                 signal.signal(stop_signal, handler)
 
 
-def run_local_up(template: LocalTemplate, port: int = DEFAULT_PORT, *, verbose: bool = False) -> int:
+def run_local_up(template: LocalTemplate, port: int = DEFAULT_PORT, *, verbose: bool = False, host: str = HOST) -> int:
     """The blocking ``overage local up``: serve until stopped; 0 on a clean stop."""
-    server, endpoint_url = start_local_stack(port, template=None, verbose=verbose)
+    server, endpoint_url = start_local_stack(port, template=None, verbose=verbose, host=host)
     try:
         created = template.create_resources(endpoint_url=endpoint_url)
         print(f"moto server on {endpoint_url} with the resources of {template.root / 'template.yaml'}:")
@@ -180,8 +185,13 @@ def run_local_up(template: LocalTemplate, port: int = DEFAULT_PORT, *, verbose: 
         print(f"  export AWS_ENDPOINT_URL={endpoint_url} AWS_DEFAULT_REGION={template.region}")
         credentials = " ".join(f"{key}={value}" for key, value in FAKE_CREDENTIALS.items())
         print(f"  export {credentials}")
-        print(f"  overage invoke <LogicalId> --event events/<file>.json --endpoint-url {endpoint_url}")
-        print(f"  overage local api --endpoint-url {endpoint_url}")
+        print("  overage invoke <LogicalId> -e events/<file>.json")
+        print("  overage local api")
+        if host != HOST:
+            port_text = endpoint_url.rsplit(":", 1)[-1]
+            print(f"Listening on {host}:{port_text}: sam local's containers reach it as http://host.docker.internal:")
+            print(f"{port_text} (on Linux: --add-host=host.docker.internal:host-gateway; samconfig.toml passes it):")
+            print("  sam local invoke <LogicalId> -e events/<file>.json --env-vars env.local.json")
         print("Ctrl-C stops it (everything lives in memory and is gone afterwards).", flush=True)
         wait_for_stop()
     finally:

@@ -404,12 +404,15 @@ class LocalTemplate:
         region: str | None = None,
         endpoint_url: str | None = None,
         source: str = TEMPLATE_FILE,
+        env_vars: Mapping[str, Mapping[str, str]] | None = None,
     ) -> None:
         self.data = data
         self.root = Path(root).resolve()
         self.parameter_overrides = dict(parameter_overrides or {})
         self.region = region or default_region()
         self.endpoint_url = endpoint_url.rstrip("/") if endpoint_url else None
+        # sam's --env-vars: {"<LogicalId>": {...}, "Parameters": {...}} over the template's variables
+        self.env_vars = {str(name): dict(section) for name, section in (env_vars or {}).items()}
         self._conditions: dict[str, bool] = {}
         self._evaluating: set[str] = set()
         check_supported(data, source)
@@ -821,7 +824,12 @@ class LocalTemplate:
             variables = ((source.get("Environment") or {}).get("Variables")) or {}
             merged.update(variables)
         resolved = self.resolve(merged) or {}
-        return {str(key): _as_text(value) for key, value in resolved.items() if value is not None}
+        environment = {str(key): _as_text(value) for key, value in resolved.items() if value is not None}
+        # As sam local: an --env-vars file overrides the variables the template declares, never adds others;
+        # "Parameters" applies to every function, the function's own section wins.
+        for section in (self.env_vars.get("Parameters") or {}, self.env_vars.get(logical_id) or {}):
+            environment.update({key: value for key, value in section.items() if key in environment})
+        return environment
 
     def function_code(self, logical_id: str) -> FunctionCode:
         """(folder of the code, module name, handler attribute) from CodeUri and Handler."""
@@ -1010,6 +1018,17 @@ def create_resources(
         }
         response = client("sns").create_topic(Name=local.physical_id(logical_id), Attributes=attributes)
         created.append(("AWS::SNS::Topic", logical_id, response["TopicArn"]))
+    for logical_id in local.resources_of_type("AWS::Logs::LogGroup"):
+        properties = local.resolve(local.properties(logical_id))
+        name = local.physical_id(logical_id)
+        try:
+            client("logs").create_log_group(logGroupName=name)
+        except Exception as exc:
+            if _error_code(exc) != "ResourceAlreadyExistsException":
+                raise
+        if properties.get("RetentionInDays") is not None:
+            client("logs").put_retention_policy(logGroupName=name, retentionInDays=int(properties["RetentionInDays"]))
+        created.append(("AWS::Logs::LogGroup", logical_id, name))
     for logical_id in local.resources_of_type("AWS::SSM::Parameter"):
         properties = local.resolve(local.properties(logical_id))
         name = local.physical_id(logical_id)
