@@ -1,6 +1,9 @@
 # Everything bootstraps itself from python3: a tools venv with a pinned uv, the project venv from uv.lock,
 # and aws-sam-cli and checkov as separate uv tools (they pin their own dependencies, so they never share our venv).
-PYTHON ?= python3
+# python3 as found; with pyenv and a .python-version (3.13, the runtime) that is not installed, the system's python3
+# (the build works with any Python 3.11+).
+PYTHON ?= $(shell python3 -c 'import sys; print(sys.executable)' 2>/dev/null \
+	|| PYENV_VERSION=system python3 -c 'import sys; print(sys.executable)' 2>/dev/null || echo python3)
 TOOLS  := .tools
 UV     := $(TOOLS)/bin/uv
 VENV   := .venv
@@ -24,7 +27,7 @@ export SAM_CLI_TELEMETRY := 0
 export POWERTOOLS_METRICS_NAMESPACE ?= overage
 export POWERTOOLS_SERVICE_NAME ?= overage
 
-.PHONY: help install demo test unit lint format validate security build layer bench clean env-vars mutate
+.PHONY: help install demo test unit coverage lint format validate security build layer bench clean env-vars mutate
 
 help:
 	@echo "make demo      replay a month of CRM events through every function (embedded moto) and print the results"
@@ -35,6 +38,7 @@ help:
 	@echo "make build     sam build (needs a python3.13 on PATH)"
 	@echo "make layer     sam build OverageLayer only (pip and PyPI; Python 3.13 compiles its bytecode)"
 	@echo "make bench     benchmarks under bench/"
+	@echo "make coverage  the pytest suite with line and branch coverage (terminal + reports-local/coverage/), with a floor"
 	@echo "make mutate    mutation testing of the domain rules against the fast suites (slow: not part of make test)"
 
 $(UV):
@@ -60,6 +64,12 @@ test: lint validate security unit
 
 unit: install
 	$(BIN)/pytest -q -n 2 --dist loadfile
+
+# Coverage of the layer, the handlers and the CLI (pyproject [tool.coverage]); the floor is COVERAGE_FLOOR percent.
+COVERAGE_FLOOR ?= 80
+coverage: install
+	$(BIN)/pytest -q -n 2 --dist loadfile --cov --cov-report=term-missing:skip-covered --cov-report=html \
+		--cov-fail-under=$(COVERAGE_FLOOR)
 
 lint: install
 	$(BIN)/ruff check .
