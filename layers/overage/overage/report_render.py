@@ -685,12 +685,13 @@ svg.chart .gap{fill:#9aa5b1;font-size:14px}
 svg.chart .nodata{font-size:13px;fill:#9aa5b1}
 .legend{list-style:none;margin:0 0 4px;padding:0;display:flex;flex-wrap:wrap;gap:4px 14px;font-size:12px}
 .legend li{display:flex;align-items:center;gap:6px}
-section>.split{display:grid;grid-template-columns:minmax(320px,400px) 1fr;gap:16px;align-items:start}
+section>.split{display:grid;grid-template-columns:minmax(240px,320px) 1fr;gap:16px;align-items:start}
 section>.three{display:grid;grid-template-columns:minmax(260px,1fr) minmax(220px,0.8fr) minmax(420px,1.6fr);gap:16px}
 section>.split>*,section>.three>*{min-width:0}
 table{border-collapse:collapse;background:var(--panel);width:100%}
-th,td{padding:5px 10px;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}
-thead th{background:#eef2f6;font-weight:600;font-size:12px;white-space:nowrap}
+th,td{padding:5px 8px;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}
+thead th{background:#eef2f6;font-weight:600;font-size:12px}
+tbody td:first-child{overflow-wrap:anywhere;min-width:8em}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 table.measures th{font-weight:normal;color:var(--ink)}
 .scroll{overflow-x:auto;border:1px solid var(--line);border-radius:6px}
