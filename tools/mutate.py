@@ -50,6 +50,7 @@ import sys
 import tempfile
 import time
 import tomllib
+import traceback
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -559,7 +560,12 @@ def _run_child(tree: Path, target: str, tests: Sequence[str], log: Path) -> None
             if origin is not None and not Path(origin).resolve().is_relative_to(tree.resolve()):
                 print(f"MUTATE: {name} was imported from {origin}, not from the copy {tree}", flush=True)
                 code = _WRONG_IMPORT
+    except BaseException:
+        traceback.print_exc()
+        raise
     finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
         os._exit(code)
 
 
@@ -754,7 +760,10 @@ def _run_mutants(
     listed = [entry for entry in equivalents if entry.module == module]
     jobs = [job | {"source": mutated_source(source, mutant), "timeout": timeout} for mutant in mutants]
     result = ModuleResult(module, source=source)
-    for mutant, outcome in zip(mutants, runner.run_all(jobs), strict=True):
+    for mutant, job_of_mutant, first in zip(mutants, jobs, runner.run_all(jobs), strict=True):
+        outcome = first
+        if "log" in outcome and outcome.get("code") != _WRONG_IMPORT:
+            outcome = runner.run(job_of_mutant)  # a run that ended abnormally (not pass / fail) gets one retry
         if outcome.get("code") == _WRONG_IMPORT or "log" in outcome:
             raise SystemExit(f"{mutant.label}: the run went wrong (exit {outcome['code']}):\n{outcome.get('log')}")
         killed = outcome["outcome"] in (KILLED, TIMEOUT)
