@@ -9,6 +9,7 @@ day 1, three days before the deadline); the due date is on time to its end, so t
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 
 import pytest
@@ -539,3 +540,203 @@ def runtime_drain(world: World) -> None:
     from overage_local import runtime
 
     runtime.drain_queues(world.template, world.endpoint_url)
+
+
+# ---------------------------------------------------------------- a late count and the limit in force at its time
+def ledger_view(world: World, account_id: str) -> dict[str, object]:
+    """What the tables and the outside hold about an account's excess profiles, with its id (and the ids derived
+    from it) taken out: the account item's policy attributes, its episode records and its notices (kind, id,
+    business time, figures)."""
+    item = world.account_item(account_id)
+    kept = {key: item.get(key) for key in ("profiles_count", "approaching_armed", "open_episode", "grace_due_at")}
+    notices = [(n["kind"], n["notice_id"], n["created_at"], n["detail"]) for n in world.notices(account_id)]
+    records = episodes(world, account_id)
+    text = json.dumps({"item": kept, "episodes": records, "notices": notices}, default=str)
+    for n, record in enumerate(records):  # derived from the opening fact's id, which names the account here
+        text = text.replace(record["episode_id"].rsplit("-", 1)[1], f"EP{n}")
+    return dict(json.loads(text.replace(account_id, "ACC")))
+
+
+def test_a_late_count_is_measured_against_the_limit_in_force_at_its_time(world: World) -> None:
+    # Given two standard accounts (limit 200); T1 = 1 Mar 09:00, T2 = 5 Mar 10:00
+    for account_id in ("acc_count_first", "acc_pack_first"):
+        fields = {"billing_cycle": "monthly", "started_on": STARTED, "customer_since": STARTED}
+        world.accepted({**upsert_body(account_id, **fields), "id": f"up_{account_id}"})
+    t1 = "2026-03-01T09:00:00Z"
+    pack = {
+        "billing_cycle": "monthly",
+        "started_on": STARTED,
+        "profile_packs": 1,
+        "occurred_at": "2026-03-05T10:00:00Z",
+    }
+
+    # When 240 profiles at T1 and a profile pack bought at T2 (limit 250) arrive in time order for one account
+    first = world.accepted({**profiles_body("acc_count_first", t1, 240), "id": "cnt_acc_count_first"})
+    assert (first["happened"], first["limit"]) == (["exceeded"], 200)
+    world.accepted({**upsert_body("acc_count_first", **pack), "id": "pack_acc_count_first"})
+    # and the other way round for the other: the pack first, the count from before it late
+    world.accepted({**upsert_body("acc_pack_first", **pack), "id": "pack_acc_pack_first"})
+    late = world.accepted({**profiles_body("acc_pack_first", t1, 240), "id": "cnt_acc_pack_first"})
+    # Then the late count is measured against 200, the limit at T1, and the pack bought at T2 still resolves it
+    assert (late["outcome"], late["happened"], late["count"], late["limit"]) == (
+        "applied",
+        ["exceeded", "resolved"],
+        240,
+        250,
+    )
+    for account_id in ("acc_count_first", "acc_pack_first"):
+        [episode] = episodes(world, account_id)
+        assert (episode["opened_at"], episode["grace_ends_at"], episode["limit"], episode["count"]) == (
+            "2026-03-01T09:00:00Z",
+            "2026-03-15T09:00:00Z",
+            250,
+            240,
+        )
+        assert (episode["state"], episode["outcome"], episode["resolved_at"]) == (
+            "resolved",
+            "resolved_by_limit_increase",
+            "2026-03-05T10:00:00Z",
+        )
+        assert [
+            (t["event"], t["at"], t["count"], t["limit"], t["package"], t["profile_packs"], t["cause"])
+            for t in episode["transitions"]
+        ] == [
+            ("exceeded", "2026-03-01T09:00:00.000000Z", 240, 200, "standard", 0, f"profiles.counted:cnt_{account_id}"),
+            ("resolved", "2026-03-05T10:00:00.000000Z", 240, 250, "standard", 1, f"account.upserted:pack_{account_id}"),
+        ]
+        notices = world.notices(account_id)
+        assert [n["kind"] for n in notices] == ["profiles.exceeded", "profiles.resolved"]
+        assert "240 user profiles, 40 over your limit of 200" in notices[0]["text"]
+        assert "You have until 2026-03-15 09:00 UTC (14 days)" in notices[0]["text"]
+        assert (notices[0]["detail"]["fee_net"], notices[0]["detail"]["fee_gross"]) == ("40.00", "40.00")
+        assert "Your profile limit is now 250, and your 240 profiles fit within it." in notices[1]["text"]
+        item = world.account_item(account_id)
+        assert ("open_episode" in item, "grace_due_at" in item, item["approaching_armed"]) == (False, False, False)
+        standing = world.get(f"/accounts/{account_id}")[1]
+        assert (standing["profiles"], standing["open_episode"]) == (
+            {"count": 240, "limit": 250, "as_of": "2026-03-01T09:00:00.000000Z", "excess": 0},
+            None,
+        )
+    # And both accounts hold the same, and were told the same, with no "approaching" notice for 240 of 250
+    assert ledger_view(world, "acc_count_first") == ledger_view(world, "acc_pack_first")
+    assert sorted(e.subject for e in world.emails()) == sorted(
+        ["Your account is over its profile limit: 240 of 200", "Back within your profile limit: no fee"] * 2
+    )
+    assert [e["detail-type"] for e in world.bus_events()] == [
+        "profiles.exceeded",
+        "profiles.resolved",
+        "profiles.exceeded",
+        "profiles.resolved",
+    ]
+
+
+def test_a_late_count_under_a_limit_lowered_after_it_opens_the_episode_when_the_limit_fell(world: World) -> None:
+    # Given complete (limit 500), moved to standard (limit 200) at 2 Mar 10:00
+    given_account(world, package="complete")
+    world.accepted(upsert_body(ACC, billing_cycle="monthly", started_on=STARTED, occurred_at="2026-03-02T10:00:00Z"))
+    # When a count of 320 from 1 Mar 09:00 arrives after it: within 500 then, over 200 from the downgrade on
+    answer = world.accepted(profiles_body(ACC, "2026-03-01T09:00:00Z", 320))
+    # Then the episode opens at the downgrade, not at the count: 14 days of grace from 2 Mar 10:00
+    assert answer["happened"] == ["exceeded"]
+    [episode] = episodes(world, ACC)
+    assert (episode["opened_at"], episode["grace_ends_at"], episode["limit"], episode["opening_count"]) == (
+        "2026-03-02T10:00:00Z",
+        "2026-03-16T10:00:00Z",
+        200,
+        320,
+    )
+    assert episode["opened_by"].startswith("account.upserted:")
+    assert world.account_item(ACC)["grace_due_at"] == "2026-03-16T10:00:00.000000Z"
+    assert kinds(world) == ["profiles.exceeded"]  # 320 of 500 is under 90 %: no "approaching" before it
+    assert "You have until 2026-03-16 10:00 UTC (14 days)" in world.notices(ACC)[0]["text"]
+
+
+def test_an_account_item_from_before_limit_histories_keeps_working(world: World) -> None:
+    # Given an account written before the limit history was kept (no history attribute on its item)
+    given_account(world)
+    world.ddb.update_item(
+        TableName=world.accounts_table,
+        Key={"pk": {"S": ACC}, "sk": {"S": "ACCOUNT"}},
+        UpdateExpression="REMOVE limit_history",
+    )
+    # When a pack is bought at 5 Mar and a count of 240 from 1 Mar arrives after it
+    world.accepted(
+        upsert_body(
+            ACC, billing_cycle="monthly", started_on=STARTED, profile_packs=1, occurred_at="2026-03-05T10:00:00Z"
+        )
+    )
+    world.accepted(profiles_body(ACC, "2026-03-01T09:00:00Z", 240))
+    # Then the limit it had before the pack counts as in force since forever: over 200 on 1 Mar, resolved on 5 Mar
+    [episode] = episodes(world, ACC)
+    assert (episode["opened_at"], episode["resolved_at"], episode["outcome"]) == (
+        "2026-03-01T09:00:00Z",
+        "2026-03-05T10:00:00Z",
+        "resolved_by_limit_increase",
+    )
+    assert kinds(world) == ["profiles.exceeded", "profiles.resolved"]
+
+
+def test_an_old_item_without_history_measures_counts_against_its_limit(world: World) -> None:
+    given_account(world)
+    world.ddb.update_item(
+        TableName=world.accounts_table,
+        Key={"pk": {"S": ACC}, "sk": {"S": "ACCOUNT"}},
+        UpdateExpression="REMOVE limit_history",
+    )
+    world.accepted(profiles_body(ACC, "2026-03-05T09:00:00Z", 190))
+    answer = world.accepted(profiles_body(ACC, "2026-03-06T09:00:00Z", 205))
+    assert (answer["happened"], answer["limit"]) == (["exceeded"], 200)
+    assert kinds(world) == ["profiles.approaching", "profiles.exceeded"]
+
+
+def plan_change(account_id: str, occurred_at: str, event_id: str, **data: object) -> dict[str, object]:
+    return {
+        "id": event_id,
+        "type": "plan.change_requested",
+        "occurred_at": occurred_at,
+        "account_id": account_id,
+        "data": {"reason": "The customer asked for it", "requested_by": "support:ann", **data},
+    }
+
+
+def test_a_late_count_before_an_immediate_plan_change_is_measured_against_the_limit_before_it(world: World) -> None:
+    # Given a standard monthly account (limit 200), its first billing date 20 Mar
+    given_account(world)
+    # When a pack is added by a plan change at 5 Mar 10:00 (immediate), then a count of 240 from 1 Mar arrives
+    world.accepted(plan_change(ACC, "2026-03-05T10:00:00Z", "evt_chg_pack", profile_packs=1))
+    world.accepted(profiles_body(ACC, "2026-03-01T09:00:00Z", 240))
+    # Then over 200 on 1 Mar, resolved by the plan change's higher limit (250) on 5 Mar, no fee
+    [episode] = episodes(world, ACC)
+    assert [(t["event"], t["at"], t["limit"], t["cause"]) for t in episode["transitions"]] == [
+        ("exceeded", "2026-03-01T09:00:00.000000Z", 200, episode["opened_by"]),
+        ("resolved", "2026-03-05T10:00:00.000000Z", 250, "plan.change_requested:evt_chg_pack"),
+    ]
+    assert episode["outcome"] == "resolved_by_limit_increase"
+    assert [k for k in kinds(world) if k.startswith("profiles.")] == ["profiles.exceeded", "profiles.resolved"]
+    daily_runs(world, date(2026, 3, 14), date(2026, 3, 16))
+    assert [inv["kind"] for inv in world.invoices(ACC)] == ["plan_change"]
+
+
+def test_a_late_count_before_a_pending_change_applied_at_renewal_is_resolved_by_it(world: World) -> None:
+    # Given a standard monthly account (limit 200) billed on the 20th, and a pack asked for at period end
+    given_account(world)
+    world.accepted(plan_change(ACC, "2026-03-10T10:00:00Z", "evt_chg_later", profile_packs=1, effective="period_end"))
+    # When the renewal run of 20 Mar applies it (00:00 UTC), then a count of 240 from 15 Mar arrives
+    world.renewal("2026-03-20T00:15:00Z")
+    answer = world.accepted(profiles_body(ACC, "2026-03-15T09:00:00Z", 240))
+    # Then over 200 on 15 Mar (grace to 29 Mar), resolved by the pack at 20 Mar 00:00, no fee
+    assert (answer["happened"], answer["limit"]) == (["exceeded", "resolved"], 250)
+    [episode] = episodes(world, ACC)
+    assert (episode["opened_at"], episode["grace_ends_at"], episode["resolved_at"]) == (
+        "2026-03-15T09:00:00Z",
+        "2026-03-29T09:00:00Z",
+        "2026-03-20T00:00:00Z",
+    )
+    assert episode["transitions"][-1]["cause"] == "plan.change_requested:evt_chg_later"
+    daily_runs(world, date(2026, 3, 28), date(2026, 3, 30))
+    assert [inv["kind"] for inv in world.invoices(ACC)] == ["renewal"]
+    march = world.invoices(ACC)[0]
+    assert [(line["code"], line["amount"]) for line in march["lines"]] == [
+        ("subscription", "24.00"),
+        ("profile_packs", "10.00"),
+    ]

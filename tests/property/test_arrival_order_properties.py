@@ -30,12 +30,21 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from overage import ingest
-from overage.config import Settings
 from overage.domain.account import standing
 from overage.domain.catalog import default_catalog
 from overage.domain.crm_events import parse_crm_event
-from overage.domain.excess_profiles import limits_that_matter
+from overage.domain.excess_profiles import (
+    Happening,
+    LimitChange,
+    ProfilesState,
+    apply_limit,
+    apply_snapshot,
+    limits_that_matter,
+    with_limit_change,
+)
+from overage.domain.instants import to_key
 from overage.errors import NotFound
+from overage.runtime.config import Settings
 from overage.store.accounts import AccountsStore
 from overage.store.excess_profiles import ExcessProfilesStore
 from overage_local import runtime
@@ -217,9 +226,11 @@ def late_first_counts(draw: st.DrawFn) -> tuple[list[Event], list[int], list[int
     count comes late: after any of the changes that followed it, never after the next count."""
     events: list[Event] = [{"type": "account.upserted", "occurred_at": CREATED, "data": upsert_data(draw)}]
     minutes = draw(st.lists(st.integers(1, SPAN_MINUTES), min_size=2, max_size=9, unique=True))
-    kinds = draw(st.lists(st.sampled_from(["profiles.counted", "account.upserted"]), min_size=len(minutes)))
-    kinds = [*kinds[: len(minutes) - 1], "profiles.counted"] if "profiles.counted" not in kinds else kinds
-    for minute, kind in zip(sorted(minutes), kinds, strict=False):
+    size = len(minutes)
+    kinds = draw(st.lists(st.sampled_from(["profiles.counted", "account.upserted"]), min_size=size, max_size=size))
+    if "profiles.counted" not in kinds:
+        kinds[-1] = "profiles.counted"
+    for minute, kind in zip(sorted(minutes), kinds, strict=True):
         at = CREATED + timedelta(minutes=minute)
         if kind == "profiles.counted":
             data: dict[str, Any] = {"count": draw(st.sampled_from(PROFILE_COUNTS))}
@@ -255,3 +266,77 @@ def test_a_first_count_arriving_after_later_pack_or_package_changes_ends_exactly
             assert everything(world, in_arrival) == everything(world, in_time)
 
         the_late_count_is_measured_as_if_on_time()
+
+
+# ------------------------------------------------------------------ the rules alone, any interleaving
+POLICY = CATALOG.policy
+Fact = tuple[str, datetime, int, str]  # kind ("count" / "limit"), occurred_at, count or limit, event id
+
+
+@st.composite
+def interleavings(draw: st.DrawFn) -> tuple[list[Fact], list[Fact]]:
+    """Counts and limit changes in time order, and an arrival order keeping each kind in its own order."""
+    minutes = draw(st.lists(st.integers(1, SPAN_MINUTES), min_size=1, max_size=12, unique=True))
+    facts: list[Fact] = []
+    for n, minute in enumerate(sorted(minutes)):
+        at = CREATED + timedelta(minutes=minute)
+        if draw(st.booleans()):
+            facts.append(("count", at, draw(st.sampled_from(PROFILE_COUNTS)), f"n{n:02d}"))
+        else:
+            facts.append(("limit", at, draw(st.sampled_from([200, 250, 300, 500, 550])), f"u{n:02d}"))
+    counts = [fact for fact in facts if fact[0] == "count"]
+    limits = [fact for fact in facts if fact[0] == "limit"]
+    picks = draw(st.permutations([0] * len(counts) + [1] * len(limits)))  # which kind arrives next
+    queues = (counts, limits)
+    order = [queues[pick].pop(0) for pick in picks]
+    return facts, order
+
+
+def fold(facts: list[Fact]) -> tuple[ProfilesState, list[Happening]]:
+    """Apply the facts in the order given, as the stores do: a limit change joins the history and is measured with
+    the count in force; a count is measured against the history."""
+    created = LimitChange(f"{to_key(CREATED)}#u", CREATED, 200, "account.upserted:u")
+    state, happened = ProfilesState(limit=200, limits=(created,)), []
+    for kind, at, value, event in facts:
+        if kind == "limit":
+            change = LimitChange(f"{to_key(at)}#{event}", at, value, f"account.upserted:{event}")
+            state = with_limit_change(state, change)
+            step = apply_limit(state, limit=state.limit, occurred_at=at, cause=change.cause, policy=POLICY)
+        else:
+            step = apply_snapshot(
+                state,
+                count=value,
+                version=f"{to_key(at)}#{event}",
+                occurred_at=at,
+                cause=f"profiles.counted:{event}",
+                policy=POLICY,
+            )
+        state = step.after
+        happened += step.happenings
+    return state, happened
+
+
+@settings(max_examples=300, deadline=None)
+@given(interleavings())
+def test_counts_interleaved_with_limit_changes_in_any_order_end_with_the_same_episode(
+    drawn: tuple[list[Fact], list[Fact]],
+) -> None:
+    in_time, in_arrival = drawn
+    by_time, _ = fold(in_time)
+    by_arrival, happened = fold(in_arrival)
+    # the same standing and the same open episode (or none), its figures those of the latest count and limit
+    figures = [
+        (s.count, s.limit, s.approaching_armed, s.episode and (s.episode.state, s.episode.count, s.episode.limit))
+        for s in (by_time, by_arrival)
+    ]
+    assert figures[0] == figures[1]
+    assert (by_arrival.episode is not None) == (by_arrival.count is not None and by_arrival.count > by_arrival.limit)
+    # and whatever arrived when, no episode moves before it opened, every grace period is 14 days from its opening,
+    # and no notice or episode is made twice
+    for happening in happened:
+        if happening.episode is not None:
+            assert happening.at >= happening.episode.opened_at
+            assert happening.episode.grace_ends_at == happening.episode.opened_at + timedelta(days=14)
+    opened = [h.episode.episode_id for h in happened if h.kind == "exceeded" and h.episode]
+    warned = [h.cause for h in happened if h.kind == "approaching"]
+    assert (len(set(opened)), len(set(warned))) == (len(opened), len(warned))

@@ -30,7 +30,6 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from overage import wiring
-from overage.config import Settings
 from overage.domain.account import Account, version_key
 from overage.domain.catalog import Catalog
 from overage.domain.excess_profiles import (
@@ -46,9 +45,10 @@ from overage.domain.invoice import Invoice
 from overage.errors import NotFound, StoreError
 from overage.notices.excess_profiles import notices_for
 from overage.notices.outbox import NoticeOutbox
-from overage.observability import logger
 from overage.renewals import BillingContribution, BillingHook
-from overage.store.accounts import AccountsStore
+from overage.runtime.config import Settings
+from overage.runtime.observability import logger
+from overage.store.accounts import AccountsStore, LimitEntry
 from overage.store.excess_profiles import ExcessProfilesStore, LoadedAccount
 from overage.store.ledger import LedgerStore
 
@@ -83,6 +83,7 @@ class Plan:
     items: list[dict[str, Any]] = field(default_factory=list)  # e.g. an invoice marked paid
     counted: bool = False  # the step sets the count in force (last-writer-wins)
     paid_invoice: Invoice | None = None
+    record: LimitEntry | None = None  # a limit change to record in the limit's history (a plan change's)
 
 
 class ExcessProfiles:
@@ -120,7 +121,7 @@ class ExcessProfiles:
                         return None, None
                     raise NotFound(f"account {account_id} is not known; send account.upserted first")
             plan = plan_for(loaded)
-            if plan is None or plan.step.stale or not (plan.step.changed or plan.items):
+            if plan is None or plan.step.stale or not (plan.step.changed or plan.items or plan.record):
                 return loaded, plan
             notices = notices_for(loaded.account, plan.step, self.catalog, plan.paid_invoice)
             items = self._items(loaded, plan)
@@ -139,13 +140,17 @@ class ExcessProfiles:
     def _items(self, loaded: LoadedAccount, plan: Plan) -> list[dict[str, Any]]:
         account_id = loaded.account.account_id
         items: list[dict[str, Any]] = []
-        if plan.step.after != plan.step.before or plan.step.happenings:
+        if plan.step.after != plan.step.before or plan.step.happenings or plan.record:
             items.append(
                 self.store.account_update(
-                    loaded, plan.step.after, counted=plan.counted, count_version_read=loaded.state.version
+                    loaded,
+                    plan.step.after,
+                    counted=plan.counted,
+                    count_version_read=loaded.state.version,
+                    record=plan.record,
                 )
             )
-        items += self.store.episode_items(account_id, plan.step.happenings, loaded.account)
+        items += self.store.episode_items(account_id, plan.step.happenings, loaded.account, loaded)
         for happening in plan.step.happenings:
             if happening.kind == "fee_invoiced" and happening.invoice is not None:
                 items.append(self.ledger.put_invoice_item(happening.invoice))
@@ -214,16 +219,28 @@ def on_limit_changed(
     """The account's profile limit may have changed: measure the count in force against it (see module doc)."""
     engine = ExcessProfiles.of(context_like)
     policy = engine.catalog.policy
+    source, _, fact_id = cause.partition(":")
+    version = version_key(occurred_at, fact_id)
 
     def plan(current: LoadedAccount) -> Plan | None:
+        record = _to_record(current, version, source)
         if current.state.count is None:
-            return None
+            return None if record is None else Plan(Step(current.state, current.state), record=record)
         step = apply_limit(
             current.state, limit=current.state.limit, occurred_at=occurred_at, cause=cause, policy=policy
         )
-        return Plan(step)
+        return Plan(step, record=record)
 
     engine.commit(account_id, plan, now)
+
+
+def _to_record(current: LoadedAccount, version: str, source: str) -> LimitEntry | None:
+    """The limit history's entry of the fact that set the subscription now on the item, if it is that fact's and
+    not recorded yet (an upsert records its own; a plan change is recorded here)."""
+    if current.account.profile_version != version:
+        return None  # a newer fact replaced it meanwhile; its own entry (or the next upsert) records it
+    entry = LimitEntry.of_item(current.account.model_dump(), source)
+    return None if entry.raw in current.stored else entry
 
 
 # ------------------------------------------------------------------------------------------------ renewal hook

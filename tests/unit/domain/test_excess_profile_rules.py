@@ -7,8 +7,11 @@ from decimal import Decimal
 
 from overage.domain.catalog import default_catalog
 from overage.domain.excess_profiles import (
+    LIMIT_HISTORY_CAP,
     FeeTerms,
+    LimitChange,
     ProfilesState,
+    Step,
     advance,
     apply_limit,
     apply_payment,
@@ -17,7 +20,11 @@ from overage.domain.excess_profiles import (
     excess_line,
     fee_totals,
     is_approaching,
+    limit_in_force,
+    limits_that_matter,
+    with_limit_change,
 )
+from overage.domain.instants import to_key
 
 POLICY = default_catalog().policy
 USD = FeeTerms(account_id="acc_1", currency="USD", fee_per_profile=Decimal("1.00"), vat_rate=Decimal("0.00"))
@@ -210,3 +217,121 @@ def test_monthly_lines_only_after_the_grace_end_and_only_for_an_excess() -> None
         )
         is None
     )
+
+
+# ------------------------------------------------------------------ the limit in force at a moment (its history)
+def change(when: datetime, limit: int, event: str) -> LimitChange:
+    return LimitChange(version=f"{to_key(when)}#{event}", at=when, limit=limit, cause=f"account.upserted:{event}")
+
+
+def history(*changes: LimitChange) -> ProfilesState:
+    return ProfilesState(limit=changes[-1].limit, limits=changes)
+
+
+def counted(state: ProfilesState, count: int, when: datetime, event: str) -> Step:
+    version = f"{to_key(when)}#{event}"
+    return apply_snapshot(
+        state, count=count, version=version, occurred_at=when, cause=f"profiles.counted:{event}", policy=POLICY
+    )
+
+
+def test_the_limit_in_force_at_a_moment_is_the_newest_change_at_or_before_it() -> None:
+    state = history(change(at(-30), 200, "created"), change(at(4, 1), 250, "pack"), change(at(9), 500, "complete"))
+    assert [limit_in_force(state, moment) for moment in (at(0), at(4, 1) - timedelta(microseconds=1))] == [200, 200]
+    assert [limit_in_force(state, moment) for moment in (at(4, 1), at(8), at(9), at(30))] == [250, 250, 500, 500]
+    # before the first change it knows, and with no history at all (an item from before histories were kept),
+    # the account's limit is the one it has always had
+    assert limit_in_force(state, at(-400)) == 200
+    assert limit_in_force(ProfilesState(limit=250), at(-400)) == 250
+
+
+def test_a_late_count_is_measured_against_the_limit_then_and_carried_through_the_later_changes() -> None:
+    # 240 profiles at T1 (limit 200) arriving after a pack bought at T2 (limit 250)
+    state = history(change(at(-30), 200, "created"), change(at(4, 1), 250, "pack"))
+    step = counted(state, 240, MARCH_1, "n1")
+    assert [(h.kind, h.at, h.count, h.limit, h.cause) for h in step.happenings] == [
+        ("exceeded", MARCH_1, 240, 200, "profiles.counted:n1"),
+        ("resolved", at(4, 1), 240, 250, "account.upserted:pack"),
+    ]
+    resolved = step.happenings[1].episode
+    assert resolved is not None
+    assert (resolved.opened_at, resolved.grace_ends_at, resolved.resolved_by) == (
+        MARCH_1,
+        datetime(2026, 3, 15, 9, tzinfo=UTC),
+        "limit_increase",
+    )
+    assert (step.after.episode, step.after.count, step.after.limit, step.after.approaching_armed) == (
+        None,
+        240,
+        250,
+        False,
+    )
+    # the same as in time order: the count, then the pack
+    in_order = apply_limit(
+        counted(ProfilesState(limit=200), 240, MARCH_1, "n1").after,
+        limit=250,
+        occurred_at=at(4, 1),
+        cause="account.upserted:pack",
+        policy=POLICY,
+    )
+    assert [(h.kind, h.at, h.cause, h.episode) for h in in_order.happenings] == [
+        (h.kind, h.at, h.cause, h.episode) for h in step.happenings[1:]
+    ]
+
+
+def test_a_late_count_under_a_lower_later_limit_opens_the_episode_when_the_limit_fell() -> None:
+    state = history(change(at(-30), 500, "created"), change(at(1, 1), 200, "standard"))
+    step = counted(state, 320, MARCH_1, "n1")
+    [opened] = step.happenings
+    assert (opened.kind, opened.at, opened.limit, opened.cause) == (
+        "exceeded",
+        at(1, 1),
+        200,
+        "account.upserted:standard",
+    )
+    assert step.after.episode is not None and step.after.episode.grace_ends_at == at(15, 1)
+
+
+def test_after_the_first_count_a_change_carried_again_is_named_after_both_facts() -> None:
+    # a change measured once with an older count may have sent its own notice: carried again with a newer count,
+    # what it does is named after the change and the count, so no notice or episode id can repeat
+    state = history(change(at(-30), 200, "created"), change(at(5), 150, "fewer"))
+    first = counted(state, 100, at(0), "n1").after  # measured against 150 on day 5: under 90 %, nothing
+    step = counted(first, 170, at(2), "n2")
+    [opened] = step.happenings
+    assert (opened.kind, opened.at, opened.cause) == ("exceeded", at(5), "account.upserted:fewer@profiles.counted:n2")
+
+
+def test_a_count_never_changes_an_episode_before_the_moment_it_opened() -> None:
+    # an episode opened by a lower limit on day 5 (measured with the count of day 0); a count of day 2 arrives
+    state = history(change(at(-30), 200, "created"), change(at(5), 150, "fewer"))
+    opened = counted(state, 180, at(0), "n1").after
+    assert opened.episode is not None and opened.episode.opened_at == at(5)
+    # within 200 on day 2, but the episode was only open from day 5, when 160 is over 150: still open, not resolved
+    step = counted(opened, 160, at(2), "n2")
+    assert step.happenings == ()
+    assert step.after.episode is not None
+    assert (step.after.episode.opened_at, step.after.episode.count, step.after.episode.limit) == (at(5), 160, 150)
+    # and a higher limit dated before the opening resolves it at the opening at the earliest
+    raised = apply_limit(step.after, limit=250, occurred_at=at(3), cause="account.upserted:more", policy=POLICY)
+    [resolved] = raised.happenings
+    assert (resolved.kind, resolved.at) == ("resolved", at(5))
+
+
+def test_only_the_changes_a_later_count_can_be_measured_against_are_kept() -> None:
+    changes = [change(at(day), 200 + 50 * day, f"u{day}") for day in range(6)]
+    # no count yet: every change may still be read
+    assert limits_that_matter(history(*changes)) == tuple(changes)
+    # a count of day 2, 12:00 in force: an older count is stale, so only the change in force then and later matter
+    state = counted(history(*changes), 100, at(2, 12), "n1").after
+    assert limits_that_matter(state) == tuple(changes[2:])
+    # and never more than the newest LIMIT_HISTORY_CAP
+    many = [change(at(0, n), 200, f"m{n:03d}") for n in range(LIMIT_HISTORY_CAP + 5)]
+    assert limits_that_matter(history(*many)) == tuple(many[-LIMIT_HISTORY_CAP:])
+
+
+def test_a_limit_change_joins_the_history_in_time_order() -> None:
+    created, pack, later = change(at(-30), 200, "created"), change(at(4), 250, "pack"), change(at(9), 300, "two")
+    state = with_limit_change(with_limit_change(ProfilesState(limit=200), later), created)
+    state = with_limit_change(with_limit_change(state, pack), pack)
+    assert (state.limits, state.limit) == ((created, pack, later), 300)

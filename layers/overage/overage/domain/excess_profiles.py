@@ -1,11 +1,13 @@
 """Excess profiles (spec §3.2): the approaching warning and the episode from "exceeded" to settled. Pure rules.
 
 An account's excess-profile state is its latest profile count (last-writer-wins by version key), its profile
-limit (package limit + 50 × profile packs), whether an "approaching" notice may be sent (armed), the open episode,
-and whether the account is restricted. Facts move it one step at a time and each step says what happened:
+limit (package limit + 50 × profile packs) and the history of that limit (``LimitChange``: each limit with the
+moment it took effect), whether an "approaching" notice may be sent (armed), the open episode, and whether the
+account is restricted. Facts move it one step at a time and each step says what happened:
 
-- a profile snapshot (``apply_snapshot``): older than the count in force → nothing (stale);
-- a new limit (``apply_limit``): packs bought or removed, a package change;
+- a profile snapshot (``apply_snapshot``): older than the count in force → nothing (stale); newer → measured
+  against the limit in force at its ``occurred_at``, then carried through the limit changes dated after it;
+- a new limit (``apply_limit``): packs bought or removed, a package change, measured with the count in force;
 - the grace-expiry run (``advance``): grace end → fee invoice, reminder, deadline → overdue and restricted;
 - a payment (``apply_payment``): the fee paid; the restriction lifted when no overdue invoice remains.
 
@@ -128,9 +130,24 @@ class Episode(BaseModel):
         return cls.model_validate(data)
 
 
+@dataclass(frozen=True, order=True)
+class LimitChange:
+    """The profile limit from one fact on: ``version`` is the fact's last-writer-wins key (its ``occurred_at`` and
+    event id, so changes sort in time order), ``at`` its ``occurred_at``, ``cause`` its name
+    (``"account.upserted:<event id>"``, ``"plan.change_requested:<change id>"``)."""
+
+    version: str
+    at: datetime
+    limit: int
+    cause: str
+
+
 @dataclass(frozen=True)
 class ProfilesState:
-    """An account's excess-profile state (what the account item holds for this policy)."""
+    """An account's excess-profile state (what the account item holds for this policy).
+
+    ``limits`` is the history of the limit, oldest first, its last change the current ``limit``; empty for an
+    account whose item predates the history (its limit counts as in force since forever)."""
 
     limit: int
     count: int | None = None
@@ -138,6 +155,7 @@ class ProfilesState:
     approaching_armed: bool = True  # an "approaching" notice may be sent (re-armed below 90 %)
     episode: Episode | None = None
     restricted: bool = False
+    limits: tuple[LimitChange, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -186,6 +204,52 @@ def is_approaching(count: int, limit: int, ratio: Decimal) -> bool:
 def below_threshold(count: int, limit: int, ratio: Decimal) -> bool:
     """Under ``ratio`` of the limit: the "approaching" notice is armed again."""
     return Decimal(count) < ratio * limit
+
+
+LIMIT_HISTORY_CAP = 50
+
+
+def limit_in_force(state: ProfilesState, moment: datetime) -> int:
+    """The limit of the newest change dated at or before ``moment``. Before the first change the history knows
+    (or with no history at all) the account's first known limit counts as in force since forever."""
+    if not state.limits:
+        return state.limit
+    limit = state.limits[0].limit
+    for change in state.limits:
+        if change.at <= moment:
+            limit = change.limit
+    return limit
+
+
+def with_limit_change(state: ProfilesState, change: LimitChange) -> ProfilesState:
+    """``change`` joins the history in time order (again with the same version: replaced); the current limit is
+    the newest change's."""
+    limits = tuple(sorted({c.version: c for c in (*state.limits, change)}.values()))
+    return replace(state, limits=limits, limit=limits[-1].limit)
+
+
+def _instant(version: str) -> str:
+    return version.split("#", 1)[0]
+
+
+def limits_that_matter(state: ProfilesState) -> tuple[LimitChange, ...]:
+    """The changes a later fact can still be measured against: a snapshot not newer than the count in force is
+    stale, so only the change in force at the count in force's ``occurred_at`` and the ones after it (all of them
+    while no count is known), at most the newest ``LIMIT_HISTORY_CAP`` (more limit changes than that between two
+    counts is no real account; a count dated before the oldest one kept would be measured against it)."""
+    limits = state.limits
+    if state.version is not None:
+        counted_at = _instant(state.version)
+        in_force = [n for n, change in enumerate(limits) if _instant(change.version) <= counted_at]
+        if in_force:
+            limits = limits[in_force[-1] :]
+    return limits[-LIMIT_HISTORY_CAP:]
+
+
+def _not_before_opening(state: ProfilesState, at: datetime) -> datetime:
+    """A fact never changes an episode before the moment it opened (an episode can open at a limit change measured
+    with an older count, and a count dated between the two then arrives): it applies from the opening on."""
+    return max(at, state.episode.opened_at) if state.episode is not None else at
 
 
 def episode_id(opened_at: datetime, cause: str) -> str:
@@ -264,28 +328,44 @@ def apply_snapshot(
 ) -> Step:
     """A ``profiles.counted`` snapshot. Not newer than the count in force (by version key): stale, nothing changes.
 
-    Otherwise it becomes the count in force: over the limit with no episode opens one (grace ends 14 days after
-    ``occurred_at``); within the grace period and back at or under the limit resolves the episode by reduction;
-    at or above 90 % (and at most the limit) with the warning armed sends "approaching". Any count at or above
-    90 % disarms the warning; a count under 90 % re-arms it.
+    Otherwise it becomes the count in force, measured against the limit in force at its ``occurred_at`` (from the
+    history): over the limit with no episode opens one (grace ends 14 days after ``occurred_at``); within the grace
+    period and back at or under the limit resolves the episode by reduction; at or above 90 % (and at most the
+    limit) with the warning armed sends "approaching". Any count at or above 90 % disarms the warning; a count
+    under 90 % re-arms it. Then it is carried through each limit change dated after it, oldest first, each at its
+    own time (``apply_limit``), so a count arriving after a limit change newer than itself ends as if it had
+    arrived first. A change carried again after an earlier count was measured against it names what it does
+    ``"<change cause>@<snapshot cause>"`` (its first measurement may have sent a notice under its own name).
     """
     if state.version is not None and version <= state.version:
         return Step(state, state, (), stale=True)
-    counted = replace(state, count=count, version=version)
-    episode, happenings = _follow(counted, count, occurred_at, cause, "reduction", policy)
-    armed = below_threshold(count, state.limit, policy.approaching_ratio)
+    at = _not_before_opening(state, occurred_at)
+    then = limit_in_force(state, at)
+    counted = replace(state, count=count, version=version, limit=then)
+    episode, happenings = _follow(counted, count, at, cause, "reduction", policy)
+    armed = below_threshold(count, then, policy.approaching_ratio)
     after = replace(counted, approaching_armed=armed, episode=episode)
-    return Step(state, after, tuple(happenings))
+    for change in state.limits:
+        if change.at <= at:
+            continue
+        named = change.cause if state.count is None else f"{change.cause}@{cause}"
+        carried = apply_limit(after, limit=change.limit, occurred_at=change.at, cause=named, policy=policy)
+        after = carried.after
+        happenings += carried.happenings
+    return Step(state, replace(after, limit=state.limit), tuple(happenings))
 
 
 def apply_limit(state: ProfilesState, *, limit: int, occurred_at: datetime, cause: str, policy: Policy) -> Step:
-    """The profile limit changed (profile packs, package). The count in force is measured against the new limit:
-    within grace, at or under it resolves the episode by limit increase; over it with no episode opens one.
-    With the limit unchanged it is a consistency check that changes nothing on a consistent state."""
+    """The profile limit changed (profile packs, package). The count in force is measured against the new limit
+    as of ``occurred_at`` (a change dated before the count in force, arriving late, is applied at its own time, but
+    never before the open episode opened): within grace, at or under it resolves the episode by limit increase;
+    over it with no episode opens one. With the limit unchanged it is a consistency check that changes nothing on
+    a consistent state."""
     moved = replace(state, limit=limit)
     if state.count is None:
         return Step(state, moved)
-    episode, happenings = _follow(moved, state.count, occurred_at, cause, "limit_increase", policy)
+    at = _not_before_opening(state, occurred_at)
+    episode, happenings = _follow(moved, state.count, at, cause, "limit_increase", policy)
     armed = below_threshold(state.count, limit, policy.approaching_ratio)
     return Step(state, replace(moved, approaching_armed=armed, episode=episode), tuple(happenings))
 

@@ -5,6 +5,13 @@ Keys: ``pk`` = account id; ``sk`` = ``ACCOUNT`` for the account item,
 ``SNAP#profiles#<version>`` for snapshots (version = fixed-width ``occurred_at`` + event id,
 so sort order is time order).
 The sparse ``DueIndex`` (billing_shard, next_billing_date) holds only account items.
+
+The account item's ``limit_history`` (a string set) is the history of the subscription's profile limit: one entry
+``<version>|<source>|<package>|<profile packs>`` per fact that set the package and packs (``LimitEntry``), so the
+limit in force at any moment can be told (``store.excess_profiles`` reads it; ``domain.excess_profiles`` has the
+rules and what is kept). An upsert adds its own entry in its write (a set ``ADD``: no read, safe with concurrent
+writers), a stale one too (it still says what the limit was from its time on), and the entry of the subscription it
+replaced when the set lacks it (an item from before the history, or a plan change not yet recorded).
 """
 
 from __future__ import annotations
@@ -25,7 +32,42 @@ if TYPE_CHECKING:  # the webhook's event models: only the webhook function needs
     from overage.domain.crm_events import AccountUpserted, ContactsCounted, ProfilesCounted
 
 ACCOUNT_SK = "ACCOUNT"
+LIMIT_HISTORY = "limit_history"
+UNKNOWN_SOURCE = "subscription"  # an entry recorded after the fact, from the item it replaced
 Outcome = Literal["created", "updated", "applied", "stale"]
+
+
+@dataclass(frozen=True)
+class LimitEntry:
+    """One entry of ``limit_history``: from ``version`` on, the subscription had ``package`` and ``profile_packs``."""
+
+    version: str  # the fact's version key (``occurred_at`` + event id)
+    source: str  # the fact's type: "account.upserted", "plan.change_requested" (or UNKNOWN_SOURCE)
+    package: str
+    profile_packs: int
+
+    @property
+    def raw(self) -> str:
+        return f"{self.version}|{self.source}|{self.package}|{self.profile_packs}"
+
+    @property
+    def cause(self) -> str:
+        return f"{self.source}:{self.version.split('#', 1)[-1]}"
+
+    @classmethod
+    def parse(cls, raw: str) -> LimitEntry:
+        version, source, package, packs = raw.rsplit("|", 3)
+        return cls(version, source, package, int(packs))
+
+    @classmethod
+    def of_item(cls, item: dict[str, Any], source: str = UNKNOWN_SOURCE) -> LimitEntry:
+        """The entry of the subscription an account item holds."""
+        return cls(str(item.get("profile_version", "")), source, str(item["package"]), int(item["profile_packs"]))
+
+
+def limit_entries(item: dict[str, Any]) -> list[LimitEntry]:
+    """The item's ``limit_history``, oldest first."""
+    return sorted((LimitEntry.parse(raw) for raw in item.get(LIMIT_HISTORY) or ()), key=lambda e: e.version)
 
 
 @dataclass(frozen=True)
@@ -130,18 +172,20 @@ class AccountsStore:
             "customer_since": data.customer_since.isoformat(),
             "profile_version": version,
         }
-        names = {f"#{k}": k for k in fields}
+        names = {f"#{k}": k for k in fields} | {"#lh": LIMIT_HISTORY}
         values = {f":{k}": serialize(v) for k, v in fields.items()}
         sets = [f"#{k} = :{k}" for k in fields]
         sets.append("billing_shard = if_not_exists(billing_shard, :shard)")
         sets.append("next_billing_date = if_not_exists(next_billing_date, :first_due)")
         values[":shard"] = {"S": billing_shard(event.account_id)}
         values[":first_due"] = {"S": first_due.isoformat()}
+        entry = LimitEntry(version, event.type, data.package, data.profile_packs)
+        values[":lh"] = {"SS": [entry.raw]}
         try:
             response = self.client.update_item(
                 TableName=self.table,
                 Key={"pk": {"S": event.account_id}, "sk": {"S": ACCOUNT_SK}},
-                UpdateExpression="SET " + ", ".join(sets),
+                UpdateExpression="SET " + ", ".join(sets) + " ADD #lh :lh",
                 ConditionExpression="attribute_not_exists(pk) OR profile_version < :profile_version",
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
@@ -149,15 +193,42 @@ class AccountsStore:
             )
         except ClientError as error:
             if is_condition_failure(error):
+                # Older than the subscription in force: it changes nothing now, but says what the limit was from
+                # its time on (a count dated then, arriving later, is measured against it).
+                self._add_limit_entries(event.account_id, [entry])
                 return "stale"
             raise store_error(error, "upserting an account") from error
         old = response.get("Attributes")
         if not old:
             return "created"
         previous = from_item(old)
+        self._keep_replaced(event.account_id, previous)
         if previous.get("started_on") != fields["started_on"]:
             self._reschedule(event.account_id, version, data.started_on, previous, event.occurred_at.date())
         return "updated"
+
+    def _keep_replaced(self, account_id: str, previous: dict[str, Any]) -> None:
+        """The subscription an upsert replaced joins the history when the history cannot tell its limit yet: an item
+        from before the history was kept, or a plan change whose package or packs were not recorded (one more write
+        only then). Without it a count dated before the upsert would be measured against the upsert's limit."""
+        replaced = LimitEntry.of_item(previous)
+        known = [e for e in limit_entries(previous) if e.version <= replaced.version]
+        if known and (known[-1].package, known[-1].profile_packs) == (replaced.package, replaced.profile_packs):
+            return
+        self._add_limit_entries(account_id, [replaced])
+
+    def _add_limit_entries(self, account_id: str, entries: list[LimitEntry]) -> None:
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key={"pk": {"S": account_id}, "sk": {"S": ACCOUNT_SK}},
+                UpdateExpression="ADD #lh :lh",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeNames={"#lh": LIMIT_HISTORY},
+                ExpressionAttributeValues={":lh": {"SS": [entry.raw for entry in entries]}},
+            )
+        except ClientError as error:
+            raise store_error(error, "recording the profile limit's history") from error
 
     def _reschedule(
         self,

@@ -6,6 +6,9 @@ Account item (``pk=<account>, sk=ACCOUNT``), the attributes this policy owns:
   requires the value it read), and ``grace_shard`` + ``grace_due_at`` (the sparse ``GraceIndex``: present only
   while the open episode waits for the grace-expiry run; ``grace_due_at`` = ``to_key`` of the moment it is due).
   The count in force (``profiles_count``, ``profiles_version``) is written here too, last-writer-wins.
+  ``limit_history`` (``store.accounts.LimitEntry``): upserts add to it; here it is read as the limit's history
+  (with the subscription on the item as its newest change), a limit change a plan change made is recorded, and
+  what no later count can be measured against is dropped (``domain.excess_profiles.limits_that_matter``).
 Ledger: ``EPISODE#<episode id>``: one record per episode, its figures, state, outcome and every transition; and
 ``REPORT#<YYYY-MM>#EPISODE#<episode id>``: a marker per month something happened to it (the monthly report's index).
 
@@ -25,10 +28,10 @@ from botocore.exceptions import ClientError
 
 from overage.domain.account import Account, all_billing_shards, billing_shard
 from overage.domain.catalog import Catalog
-from overage.domain.excess_profiles import Episode, Happening, ProfilesState
-from overage.domain.instants import month_key, to_key
+from overage.domain.excess_profiles import Episode, Happening, LimitChange, ProfilesState, limits_that_matter
+from overage.domain.instants import month_key, parse_instant, to_key
 from overage.errors import NotFound
-from overage.store.accounts import ACCOUNT_SK, AccountsStore
+from overage.store.accounts import ACCOUNT_SK, LIMIT_HISTORY, UNKNOWN_SOURCE, AccountsStore, LimitEntry, limit_entries
 from overage.store.dynamo import from_item, is_condition_failure, query_all, serialize, store_error, to_item
 from overage.store.ledger import INVOICE, LedgerStore
 from overage.store.report_index import episode_marker_item
@@ -39,11 +42,55 @@ GRACE_INDEX = "GraceIndex"
 
 @dataclass(frozen=True)
 class LoadedAccount:
-    """The account item as read, with this policy's state and lock value."""
+    """The account item as read, with this policy's state and lock value, the ``limit_history`` entries as stored
+    and, aligned with ``state.limits``, the subscription of each limit change."""
 
     account: Account
     state: ProfilesState
     rev: int
+    stored: frozenset[str] = frozenset()
+    subscriptions: tuple[LimitEntry, ...] = ()
+
+    def subscription_at(self, moment: datetime) -> tuple[str, int]:
+        """The package and profile packs in force at ``moment`` (the account's own without a history)."""
+        in_force = (self.account.package, self.account.profile_packs)
+        for change, entry in zip(self.state.limits, self.subscriptions, strict=True):
+            if change.at <= moment or change is self.state.limits[0]:
+                in_force = (entry.package, entry.profile_packs)
+        return in_force
+
+
+_FOREVER = datetime(1, 1, 1, tzinfo=UTC)
+
+
+def _history(account: Account, stored: list[LimitEntry], catalog: Catalog) -> list[LimitEntry]:
+    """The limit's changes, oldest first: the stored ones older than the subscription on the item, then the item's
+    own (its newest change, whether or not recorded yet: a plan change is recorded just after it is applied). One
+    entry per version; a known source wins over one recorded after the fact."""
+    current = LimitEntry(account.profile_version, UNKNOWN_SOURCE, account.package, account.profile_packs)
+    by_version: dict[str, LimitEntry] = {}
+    for entry in stored:
+        if entry.version > current.version:
+            continue  # cannot be newer than the subscription in force; ignored and dropped at the next write
+        if entry.version not in by_version or by_version[entry.version].source == UNKNOWN_SOURCE:
+            by_version[entry.version] = entry
+    named = by_version.get(current.version)
+    by_version[current.version] = current if named is None else _with_subscription(named, account)
+    return [by_version[version] for version in sorted(by_version)]
+
+
+def _with_subscription(entry: LimitEntry, account: Account) -> LimitEntry:
+    return LimitEntry(entry.version, entry.source, account.package, account.profile_packs)
+
+
+def _change(entry: LimitEntry, catalog: Catalog) -> LimitChange:
+    instant = entry.version.split("#", 1)[0]
+    return LimitChange(
+        version=entry.version,
+        at=parse_instant(instant) if instant else _FOREVER,
+        limit=catalog.profile_limit(entry.package, entry.profile_packs),
+        cause=entry.cause,
+    )
 
 
 class ExcessProfilesStore:
@@ -69,6 +116,8 @@ class ExcessProfilesStore:
         record = from_item(item)
         account = Account.model_validate(record)
         episode = record.get("open_episode")
+        stored = limit_entries(record)
+        subscriptions = _history(account, stored, self.catalog) if stored else []
         state = ProfilesState(
             limit=self.catalog.profile_limit(account.package, account.profile_packs),
             count=account.profiles_count,
@@ -76,8 +125,15 @@ class ExcessProfilesStore:
             approaching_armed=bool(record.get("approaching_armed", True)),
             episode=Episode.from_map(episode) if episode else None,
             restricted=account.restricted,
+            limits=tuple(_change(entry, self.catalog) for entry in subscriptions),
         )
-        return LoadedAccount(account=account, state=state, rev=int(record.get("excess_rev", 0)))
+        return LoadedAccount(
+            account=account,
+            state=state,
+            rev=int(record.get("excess_rev", 0)),
+            stored=frozenset(entry.raw for entry in stored),
+            subscriptions=tuple(subscriptions),
+        )
 
     def require(self, account_id: str) -> LoadedAccount:
         loaded = self.load(account_id)
@@ -159,10 +215,18 @@ class ExcessProfilesStore:
 
     # ------------------------------------------------------------------ transaction items
     def account_update(
-        self, loaded: LoadedAccount, after: ProfilesState, *, count_version_read: str | None = None, counted: bool
+        self,
+        loaded: LoadedAccount,
+        after: ProfilesState,
+        *,
+        count_version_read: str | None = None,
+        counted: bool,
+        record: LimitEntry | None = None,
     ) -> dict[str, Any]:
         """The Update of the account item to ``after``, only if the item is still the one the step was computed
         from: same lock value, same subscription (``profile_version``) and, for a snapshot, the same count in force.
+        ``limit_history`` gains ``record`` (the entry of a limit change to record) and loses what no later count can
+        be measured against; when it changes, on condition that nothing joined it since it was read.
         """
         account = loaded.account
         sets: dict[str, Any] = {
@@ -185,6 +249,9 @@ class ExcessProfilesStore:
             sets["grace_due_at"] = to_key(due)
         else:
             removes += ["grace_shard", "grace_due_at"]
+        history = self.history_after(loaded, after, record)
+        if history is not None:
+            sets[LIMIT_HISTORY] = history
         names = {f"#a{n}": name for n, name in enumerate([*sets, *removes])}
         by_name = {name: alias for alias, name in names.items()}
         values: dict[str, Any] = {f":a{n}": serialize(value) for n, value in enumerate(sets.values())}
@@ -204,6 +271,14 @@ class ExcessProfilesStore:
             else:
                 conditions.append("profiles_version = :cv")
                 values[":cv"] = {"S": count_version_read}
+        if history is not None:
+            # Entries are only ever added by others (upserts), so the same size is the same set.
+            alias = by_name[LIMIT_HISTORY]
+            if loaded.stored:
+                conditions.append(f"size({alias}) = :lhn")
+                values[":lhn"] = {"N": str(len(loaded.stored))}
+            else:
+                conditions.append(f"attribute_not_exists({alias})")
         return {
             "Update": {
                 "TableName": self.accounts.table,
@@ -215,13 +290,28 @@ class ExcessProfilesStore:
             }
         }
 
+    @staticmethod
+    def history_after(loaded: LoadedAccount, after: ProfilesState, record: LimitEntry | None) -> set[str] | None:
+        """The ``limit_history`` to write after a step (None: leave it as it is): the stored entries a later count
+        can still be measured against, and ``record``."""
+        matter = {change.version for change in limits_that_matter(after)}
+        kept = {raw for raw in loaded.stored if LimitEntry.parse(raw).version in matter}
+        if record is not None:
+            kept.add(record.raw)
+        return kept if kept and kept != set(loaded.stored) else None
+
     def episode_items(
-        self, account_id: str, happenings: tuple[Happening, ...], account: Account | None = None
+        self,
+        account_id: str,
+        happenings: tuple[Happening, ...],
+        account: Account | None = None,
+        loaded: LoadedAccount | None = None,
     ) -> list[dict[str, Any]]:
         """One Put (an episode that opened) or Update (one that moved) per episode the happenings touch, and the
         monthly report's marker of each month they happened in (``store.report_index``). With ``account`` (the
         subscription the step was computed with) each transition records its package and profile packs, so the
-        report tells a resolution by profile packs from one by an upgrade."""
+        report tells a resolution by profile packs from one by an upgrade; with ``loaded`` too, the ones in force
+        at the transition's time (a late count's transitions are dated before the subscription now on the item)."""
         by_episode: dict[str, list[Happening]] = defaultdict(list)
         for happening in happenings:
             if happening.episode is not None:
@@ -235,8 +325,13 @@ class ExcessProfilesStore:
                 fields["closed_at"] = to_key(group[-1].at)
             transitions = [transition(h) for h in group]
             if account is not None:
-                for entry in transitions:
-                    entry |= {"package": account.package, "profile_packs": account.profile_packs}
+                for entry, happening in zip(transitions, group, strict=True):
+                    package, packs = (
+                        loaded.subscription_at(happening.at)
+                        if loaded is not None
+                        else (account.package, account.profile_packs)
+                    )
+                    entry |= {"package": package, "profile_packs": packs}
             months = sorted({month_key(h.at.astimezone(UTC).date()) for h in group})
             items += [episode_marker_item(self.ledger.table, account_id, episode_id, month) for month in months]
             key = {"pk": {"S": account_id}, "sk": {"S": EPISODE + episode_id}}
