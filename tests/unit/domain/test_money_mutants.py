@@ -10,12 +10,12 @@ from overage.domain.money import InvoiceLine
 
 def test_a_float_quantity_is_refused_before_any_arithmetic() -> None:
     with pytest.raises(TypeError, match="a float is not money"):
-        InvoiceLine.of("seats", "Seats", 2.5, Decimal("10.00"))  # type: ignore[arg-type]
+        InvoiceLine.of("seats", "Seats", 2.5, Decimal("10.00"))
 
 
 def test_a_float_unit_price_is_refused_before_any_arithmetic() -> None:
     with pytest.raises(TypeError, match="a float is not money"):
-        InvoiceLine.of("seats", "Seats", 2, 10.0)  # type: ignore[arg-type]
+        InvoiceLine.of("seats", "Seats", 2, 10.0)
 
 
 def test_a_decimal_quantity_times_a_price_is_rounded_half_up_to_the_cent() -> None:

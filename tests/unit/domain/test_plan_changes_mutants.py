@@ -12,6 +12,7 @@ import pytest
 from overage.domain.account import Account
 from overage.domain.calendar import Period
 from overage.domain.catalog import default_catalog
+from overage.domain.invoice import Invoice
 from overage.domain.money import InvoiceLine
 from overage.domain.plan_changes import (
     Settlement,
@@ -53,7 +54,7 @@ def account(**fields: Any) -> Account:
     return Account(**(values | fields))
 
 
-def document(acc: Account, on: date, **changes: Any):  # type: ignore[no-untyped-def]
+def document(acc: Account, on: date, **changes: Any) -> Invoice | None:
     old, new = validate(acc, changes, CATALOG)
     return change_document(acc, "chg_1", on, settle(acc, old, new, CATALOG, on), CATALOG, ISSUED)
 
