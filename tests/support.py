@@ -9,7 +9,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -19,6 +19,14 @@ from overage.domain.signature import sign_header
 from overage.runtime import aws
 from overage_local import runtime
 from overage_local.template import LocalTemplate, create_resources
+
+from tests.builders import (  # noqa: F401 - the builders, where most tests still import them from
+    call_body,
+    contacts_body,
+    payment_body,
+    profiles_body,
+    upsert_body,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "events"
@@ -181,52 +189,6 @@ class World:
         return list(ses_backends[DEFAULT_ACCOUNT_ID][REGION].sent_messages)
 
 
-def upsert_body(account_id: str = "acc_42", **data: Any) -> dict[str, Any]:
-    """An account.upserted body: the seed's Serenity association unless told otherwise."""
-    fields: dict[str, Any] = {
-        "package": "standard",
-        "contact_tier": "t50",
-        "billing_cycle": "annual",
-        "currency": "USD",
-        "started_on": "2026-01-10",
-        "billing_email": f"billing@{account_id}.example",
-        "paying_users": 3,
-        "telephone_support": False,
-        "profile_packs": 0,
-        "customer_since": "2026-01-10",
-    }
-    occurred_at = data.pop("occurred_at", None)
-    fields.update(data)
-    started = date.fromisoformat(str(fields["started_on"]))
-    return {
-        "id": data.pop("id", None) or f"evt_{uuid.uuid4().hex[:12]}",
-        "type": "account.upserted",
-        "occurred_at": occurred_at or f"{started.isoformat()}T08:00:00Z",
-        "account_id": account_id,
-        "data": fields,
-    }
-
-
-def contacts_body(account_id: str, occurred_at: str, active: int, archived: int = 0) -> dict[str, Any]:
-    return {
-        "id": f"evt_{uuid.uuid4().hex[:12]}",
-        "type": "contacts.counted",
-        "occurred_at": occurred_at,
-        "account_id": account_id,
-        "data": {"active": active, "archived": archived},
-    }
-
-
-def profiles_body(account_id: str, occurred_at: str, count: int) -> dict[str, Any]:
-    return {
-        "id": f"evt_{uuid.uuid4().hex[:12]}",
-        "type": "profiles.counted",
-        "occurred_at": occurred_at,
-        "account_id": account_id,
-        "data": {"count": count},
-    }
-
-
 @contextmanager
 def records_one_after_another(world: World) -> Iterator[None]:
     """The SQS-triggered functions with BATCH_WORKERS=1: the records of a batch one after another, so a run makes
@@ -249,36 +211,6 @@ def moto_world(parameter_overrides: dict[str, str] | None = None) -> Iterator[Wo
 
 
 # ---------------------------------------------------------------------------------------- fair use (spec §3.3)
-def call_body(
-    account_id: str,
-    call_id: str,
-    started_at: str,
-    duration_seconds: int,
-    user_id: str = "u1",
-    *,
-    occurred_at: str | None = None,
-    event_id: str | None = None,
-) -> dict[str, Any]:
-    """A call.completed body; ``occurred_at`` defaults to the call's end."""
-    from datetime import timedelta
-
-    from overage.domain.instants import parse_instant
-
-    ended = parse_instant(started_at) + timedelta(seconds=max(duration_seconds, 0))
-    return {
-        "id": event_id or f"evt_{uuid.uuid4().hex[:12]}",
-        "type": "call.completed",
-        "occurred_at": occurred_at or ended.isoformat().replace("+00:00", "Z"),
-        "account_id": account_id,
-        "data": {
-            "call_id": call_id,
-            "user_id": user_id,
-            "started_at": started_at,
-            "duration_seconds": duration_seconds,
-        },
-    }
-
-
 def fair_use_run(world: World, as_of: str) -> Any:
     """The monthly fair-use rollup run to completion (the schedule's invocation, then its queue)."""
     return world.run("FairUseRollupFunction", {"as_of": as_of})
@@ -291,19 +223,6 @@ def fair_use_record(world: World, account_id: str, month: str) -> dict[str, Any]
 
 
 # ---------------------------------------------------------------------------------------- excess profiles (spec §3.2)
-def payment_body(
-    account_id: str, occurred_at: str, invoice_id: str, amount: str, currency: str, *, event_id: str | None = None
-) -> dict[str, Any]:
-    """A payment.received body (the amount as a JSON string, as money is written everywhere)."""
-    return {
-        "id": event_id or f"evt_{uuid.uuid4().hex[:12]}",
-        "type": "payment.received",
-        "occurred_at": occurred_at,
-        "account_id": account_id,
-        "data": {"invoice_id": invoice_id, "amount": amount, "currency": currency},
-    }
-
-
 def grace_run(world: World, as_of: str) -> Any:
     """One run of GraceExpiryFunction to completion (the schedule's invocation, then its queue when it queued any)."""
     result = world.invoke("GraceExpiryFunction", {"as_of": as_of})
@@ -366,7 +285,7 @@ def dynamodb_calls(action: Callable[[], object]) -> Counter[str]:
 
 @contextmanager
 def clock(now: datetime) -> Iterator[None]:
-    """The wall clock the scheduled functions check business time against (``overage.runtime.business_time.wall_clock``) set to
-    ``now``: a test that runs a schedule more than a day after today moves it there, as the calendar would."""
+    """The wall clock the scheduled functions check business time against (``runtime.business_time.wall_clock``)
+    set to ``now``: a test that runs a schedule more than a day after today moves it there, as the calendar would."""
     with mock.patch("overage.runtime.business_time.wall_clock", return_value=now):
         yield

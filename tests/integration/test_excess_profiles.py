@@ -442,8 +442,8 @@ def grace_worker(world: World):  # type: ignore[no-untyped-def]
     """A GraceExpiry worker as the queue's Lambda builds it, talking to the same tables."""
     import boto3
     from overage.domain.catalog import default_catalog
-    from overage.grace_expiry import GraceExpiry
     from overage.notices.outbox import NoticeOutbox
+    from overage.services.grace_expiry import GraceExpiry
     from overage.store.accounts import AccountsStore
     from overage.store.ledger import LedgerStore
 

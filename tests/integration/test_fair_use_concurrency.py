@@ -14,8 +14,8 @@ from typing import Any
 import boto3
 from overage.domain.catalog import default_catalog
 from overage.domain.instants import Month, parse_instant
-from overage.fair_use import FairUseRollup, RollupMessage
 from overage.notices.outbox import NoticeOutbox
+from overage.services.fair_use import FairUseRollup, RollupMessage
 from overage.store.accounts import AccountsStore
 from overage.store.calls import CallsStore
 from overage.store.fair_use_ledger import FairUseLedger

@@ -58,7 +58,7 @@ def test_the_layer_holds_overage_and_its_pinned_requirements_for_python313_on_ar
     assert installed == pins()
     [core] = (built / "pydantic_core").glob("_pydantic_core.*.so")
     assert "cpython-313-aarch64-linux-gnu" in core.name
-    assert (built / "overage" / "renewals.py").is_file()
+    assert (built / "overage" / "services" / "renewal.py").is_file()
 
 
 def sources(folder: Path) -> set[str]:
@@ -90,7 +90,7 @@ def test_every_module_of_the_layer_has_bytecode_for_python313_that_lambda_uses_a
         if not (p.parent / "__pycache__" / f"{p.stem}.cpython-313.pyc").exists()
     ]
     assert not missing
-    assert {"overage/renewals.py", "pydantic/main.py", "aws_lambda_powertools/tracing/tracer.py"} <= {
+    assert {"overage/services/renewal.py", "pydantic/main.py", "aws_lambda_powertools/tracing/tracer.py"} <= {
         str(p.relative_to(built)) for p in sources
     }
     # PEP 552 header: flags 0b01 = hash-based and unchecked, so zip timestamps never make a pyc stale in /opt

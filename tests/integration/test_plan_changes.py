@@ -9,19 +9,8 @@ from typing import Any
 
 import pytest
 
+from tests.builders import change_body
 from tests.support import EVENTS, World, clock, contacts_body, episodes, grace_run, profiles_body, upsert_body
-
-
-def change_body(account_id: str, occurred_at: str, event_id: str = "evt_chg_1", **data: Any) -> dict[str, Any]:
-    data.setdefault("reason", "The customer asked for it on the phone")
-    data.setdefault("requested_by", "support:ann")
-    return {
-        "id": event_id,
-        "type": "plan.change_requested",
-        "occurred_at": occurred_at,
-        "account_id": account_id,
-        "data": data,
-    }
 
 
 def monthly_account(world: World, account_id: str = "acc_1", billed_up_to: str = "2026-03-10", **data: Any) -> None:

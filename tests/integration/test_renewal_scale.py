@@ -7,7 +7,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from overage.renewals import RenewalBilling
+from overage.services.renewal import RenewalBilling
 
 from tests.support import World, contacts_body, dynamodb_calls, upsert_body
 

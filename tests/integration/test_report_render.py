@@ -20,7 +20,7 @@ from typing import Any
 
 import boto3
 import pytest
-from overage.report_render import BLUE, GREEN, ORANGE, PURPLE, SKY, VERMILLION
+from overage.render.report_html import BLUE, GREEN, ORANGE, PURPLE, SKY, VERMILLION
 
 from tests.integration.test_usage_report import (
     FEBRUARY_RUN,

@@ -29,7 +29,6 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from overage import ingest
 from overage.domain.account import standing
 from overage.domain.catalog import default_catalog
 from overage.domain.crm_events import parse_crm_event
@@ -45,6 +44,7 @@ from overage.domain.excess_profiles import (
 from overage.domain.instants import to_key
 from overage.errors import NotFound
 from overage.runtime.config import Settings
+from overage.services import crm_events as ingest
 from overage.store.accounts import AccountsStore
 from overage.store.excess_profiles import ExcessProfilesStore
 from overage_local import runtime
@@ -116,7 +116,7 @@ def deliver(settings_: Settings, account_id: str, events: list[Event], order: li
         now = datetime.now(UTC)
         ingest.check_event(event, CATALOG, now)
         try:
-            ingest.apply_event(event, ingest.IngestContext(settings_, CATALOG, now))
+            ingest.apply_event(event, ingest.deps(settings_, CATALOG, now))
         except NotFound:
             refused += 1
             # each delivery (repeats included) can be refused at most once: within one pass the upsert that

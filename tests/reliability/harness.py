@@ -393,13 +393,13 @@ def run_like_aws(world: World, logical_id: str, event: dict[str, Any], errors: l
 def redeliver_after_lease(world: World, logical_id: str) -> int:
     """What the next scheduled run does first: send the notices whose claim outlived the lease (their sender died).
     The lease is made to have passed by handing the outbox a clock one lease ahead."""
-    from overage import wiring
     from overage.notices.outbox import LEASE
     from overage.runtime.config import Settings
+    from overage.services import deps as stores
 
     env = runtime.function_env(world.template, logical_id, world.endpoint_url)
     with runtime.applied_environment(env):
-        outbox = wiring.outbox(Settings.from_env())
+        outbox = stores.notice_outbox(Settings.from_env())
         return outbox.redeliver_stale(datetime.now(UTC) + LEASE + timedelta(seconds=1))
 
 

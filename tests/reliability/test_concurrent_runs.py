@@ -25,9 +25,11 @@ import pytest
 
 from tests.reliability import harness
 from tests.reliability.harness import Tables, messages_left, queue_urls, redeliver_after_lease, sent_emails
-from tests.reliability.test_crash_fair_use_rollup import given_february_calls_and_a_late_january_one
-from tests.reliability.test_crash_grace_expiry import given_four_episodes_due_on_5_march
-from tests.reliability.test_crash_renewal_billing import given_five_billing_dates_on_10_march
+from tests.scenarios import (
+    given_february_calls_and_a_late_january_one,
+    given_five_billing_dates_on_10_march,
+    given_four_episodes_due_on_5_march,
+)
 from tests.support import ROOT, World
 
 OVERAGE = [sys.executable, "-m", "overage_local.cli"]

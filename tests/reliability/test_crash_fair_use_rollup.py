@@ -13,36 +13,10 @@ from __future__ import annotations
 import pytest
 
 from tests.reliability.harness import crash_at_every_call, quiet_functions
-from tests.support import World, call_body, fair_use_run, moto_world, upsert_body
+from tests.scenarios import DIRECTOR, given_february_calls_and_a_late_january_one
+from tests.support import moto_world
 
 AS_OF = "2026-03-01T02:00:00Z"
-DIRECTOR = "customer-service-director@example.com"
-
-
-def given_february_calls_and_a_late_january_one(world: World) -> None:
-    send = world.accepted
-
-    def account(account_id: str, **data: object) -> None:
-        fields = {"billing_cycle": "monthly", "paying_users": 1, "started_on": "2025-06-01"} | data
-        send(upsert_body(account_id, **({"customer_since": "2025-06-01"} | fields)))
-
-    # complete, GBP, one paying user: 50 + 15 minutes in February (review: over 60)
-    account("acc_review", package="complete", currency="GBP")
-    send(call_body("acc_review", "rv_1", "2026-02-03T09:00:00Z", 3000))
-    send(call_body("acc_review", "rv_2", "2026-02-10T09:00:00Z", 900))
-    # standard with the telephone-support add-on: 50 minutes (over the 45-minute allowance, not in review)
-    account("acc_over", telephone_support=True)
-    send(call_body("acc_over", "ov_1", "2026-02-04T09:00:00Z", 3000))
-    # standard without telephone support: the call is kept, not entitled
-    account("acc_noent")
-    send(call_body("acc_noent", "ne_1", "2026-02-05T09:00:00Z", 600))
-    # a customer since 2010 (legacy terms): 70 minutes, rolled up but no review notice
-    account("acc_legacy", customer_since="2010-01-01")
-    send(call_body("acc_legacy", "lg_1", "2026-02-06T09:00:00Z", 4200))
-    # January: 20 minutes rolled up on 1 February, then a 45-minute January call arrives late: 65 minutes, review
-    send(call_body("acc_review", "rv_jan_1", "2026-01-20T09:00:00Z", 1200))
-    fair_use_run(world, "2026-02-01T02:00:00Z")
-    send(call_body("acc_review", "rv_jan_2", "2026-01-27T09:00:00Z", 2700))
 
 
 @pytest.mark.slow

@@ -15,29 +15,10 @@ import re
 import pytest
 
 from tests.reliability.harness import crash_at_every_call, quiet_functions
-from tests.support import World, grace_run, moto_world, profiles_body, upsert_body
+from tests.scenarios import given_four_episodes_due_on_5_march
+from tests.support import moto_world
 
 AS_OF = "2026-03-05T00:05:00Z"
-MONTHLY = {"billing_cycle": "monthly", "started_on": "2026-01-20", "customer_since": "2026-01-20"}
-
-
-def given_four_episodes_due_on_5_march(world: World) -> None:
-    send = world.accepted
-
-    # 215 profiles (limit 200) since 25 January: fee invoiced 8 February (due the 22nd), reminded on the 19th, unpaid
-    send(upsert_body("acc_overdue", **MONTHLY))
-    send(profiles_body("acc_overdue", "2026-01-25T00:00:00Z", 215))
-    # 220 since 5 February: fee invoiced 19 February, due 5 March; the reminder is due on the 2nd
-    send(upsert_body("acc_reminder", **MONTHLY))
-    send(profiles_body("acc_reminder", "2026-02-05T00:00:00Z", 220))
-    # 230 since 15 February: grace ends 1 March
-    send(upsert_body("acc_fee", **MONTHLY))
-    send(profiles_body("acc_fee", "2026-02-15T00:00:00Z", 230))
-    # complete (limit 500), GBP: 520 since 10 February, grace ended 24 February
-    send(upsert_body("acc_gbp", package="complete", currency="GBP", **MONTHLY))
-    send(profiles_body("acc_gbp", "2026-02-10T00:00:00Z", 520))
-    grace_run(world, "2026-02-08T00:05:00Z")
-    grace_run(world, "2026-02-19T00:05:00Z")
 
 
 @pytest.mark.slow

@@ -12,42 +12,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.test_plan_changes import change_body
 from tests.reliability.harness import crash_at_every_call, quiet_functions
-from tests.support import World, contacts_body, grace_run, moto_world, profiles_body, upsert_body
+from tests.scenarios import given_five_billing_dates_on_10_march
+from tests.support import moto_world
 
 AS_OF = "2026-03-10T00:15:00Z"
-MONTHLY = {"billing_cycle": "monthly", "started_on": "2026-02-10", "customer_since": "2026-02-10"}
-
-
-def given_five_billing_dates_on_10_march(world: World) -> None:
-    send = world.accepted
-
-    # 130 active contacts on a t50 subscription: the t150 supplement (spec §3.1: 34.00 − 24.00)
-    send(upsert_body("acc_overrun", **MONTHLY))
-    send(contacts_body("acc_overrun", "2026-03-01T00:00:00Z", 130))
-    # an annual subscription's yearly anniversary, within its tier
-    send(
-        upsert_body(
-            "acc_annual",
-            billing_cycle="annual",
-            started_on="2025-03-10",
-            customer_since="2025-03-10",
-            occurred_at="2026-03-01T08:00:00Z",
-        )
-    )
-    send(contacts_body("acc_annual", "2026-03-01T00:00:00Z", 48))
-    # a downgrade t250 → t100 asked for at period end (GBP)
-    send(upsert_body("acc_downgrade", currency="GBP", contact_tier="t250", **MONTHLY))
-    send(change_body("acc_downgrade", "2026-03-01T10:00:00Z", "evt_down", contact_tier="t100"))
-    # 230 profiles (limit 200) since 5 March, and a profile pack at period end: the higher limit ends the episode
-    send(upsert_body("acc_pack", **MONTHLY))
-    send(profiles_body("acc_pack", "2026-03-05T00:00:00Z", 230))
-    send(change_body("acc_pack", "2026-03-06T10:00:00Z", "evt_pack", profile_packs=1, effective="period_end"))
-    # 230 profiles since 11 February: the fee was invoiced at the grace end, each billing date adds the excess
-    send(upsert_body("acc_excess", **MONTHLY))
-    send(profiles_body("acc_excess", "2026-02-11T00:00:00Z", 230))
-    grace_run(world, "2026-02-25T00:05:00Z")
 
 
 @pytest.mark.slow

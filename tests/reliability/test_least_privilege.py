@@ -18,10 +18,12 @@ import botocore.client
 import pytest
 from overage_local.template import ACCOUNT_ID, LocalTemplate
 
-from tests.integration.test_plan_changes import change_body
-from tests.reliability.test_crash_fair_use_rollup import given_february_calls_and_a_late_january_one
-from tests.reliability.test_crash_grace_expiry import given_four_episodes_due_on_5_march
-from tests.reliability.test_crash_renewal_billing import given_five_billing_dates_on_10_march
+from tests.builders import change_body
+from tests.scenarios import (
+    given_february_calls_and_a_late_january_one,
+    given_five_billing_dates_on_10_march,
+    given_four_episodes_due_on_5_march,
+)
 from tests.support import REGION, World, contacts_body, moto_world, payment_body
 
 TRANSACT_ACTIONS = {

@@ -16,10 +16,13 @@ from typing import Any
 import pytest
 from overage.runtime.observability import logger as overage_logger
 
-from tests.integration.test_plan_changes import change_body
-from tests.reliability.test_crash_fair_use_rollup import DIRECTOR, given_february_calls_and_a_late_january_one
-from tests.reliability.test_crash_grace_expiry import given_four_episodes_due_on_5_march
-from tests.reliability.test_crash_renewal_billing import given_five_billing_dates_on_10_march
+from tests.builders import change_body
+from tests.scenarios import (
+    DIRECTOR,
+    given_february_calls_and_a_late_january_one,
+    given_five_billing_dates_on_10_march,
+    given_four_episodes_due_on_5_march,
+)
 from tests.support import World, fair_use_run, grace_run, moto_world
 
 PER_ACCOUNT = ("invoice issued", "notice sent", "crm event applied", "excess-profile step written")

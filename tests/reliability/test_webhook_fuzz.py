@@ -24,8 +24,8 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from overage.domain.crm_events import MalformedJson, parse_crm_event
 from overage.domain.signature import sign_header
+from overage.errors import InvalidRequest
 from overage_local.api import serve_api
-from pydantic import ValidationError
 from schemathesis import GenerationMode
 
 from tests.reliability.harness import fingerprint, served_world
@@ -104,7 +104,7 @@ def expected_for_signed(raw: bytes) -> set[int]:
         parse_crm_event(raw)
     except MalformedJson:
         return {400}
-    except ValidationError:
+    except InvalidRequest:
         return {422}
     except UnicodeDecodeError:
         return {400}

@@ -11,10 +11,10 @@ from typing import Any
 
 from overage.domain.account import Account
 from overage.domain.catalog import default_catalog
+from overage.domain.notice import Notice, render
 from overage.domain.renewal import bill_renewal
-from overage.notices.billing import renewal_notice
-from overage.notices.model import Notice, render
 from overage.notices.outbox import NoticeOutbox
+from overage.notices.renewal import renewal_notice
 from overage.store.dynamo import from_item
 from overage.store.ledger import notice_from_record, notice_listed
 from overage.store.report_index import PROJECTED

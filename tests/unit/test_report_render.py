@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from overage.domain.instants import Month
 from overage.domain.report import EpisodeFact, MonthFacts, history_months, summary
-from overage.report_render import Chart, Series, currencies_of, nice_step, render_index, svg_chart
+from overage.render.report_html import Chart, Series, currencies_of, nice_step, render_index, svg_chart
 
 FEB = Month(2026, 2)
 

@@ -1,46 +1,121 @@
-"""Builds the stores and the outbox a function needs from its settings (clients lazily, cached per container)."""
+"""The composition root: one factory per function, the only place that builds the services and their hooks.
+
+A handler parses its settings once per invocation and asks for its job here; a job is built from the stores of
+``services.deps`` (their boto3 clients cached per container), the catalog, and the clock (``datetime.now(UTC)``,
+read at this edge only, for leases and claims: business time comes from the event).
+"""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from overage.notices.outbox import NoticeOutbox
+from overage.domain.catalog import Catalog
 from overage.runtime import aws
-from overage.runtime.config import Settings
-from overage.store.accounts import AccountsStore
-from overage.store.ledger import LedgerStore
+from overage.runtime.catalog_source import current_catalog
+from overage.runtime.config import (
+    FairUseSettings,
+    GraceExpirySettings,
+    RenewalSettings,
+    ReportSettings,
+    Settings,
+)
+from overage.services import deps as stores
 
-if TYPE_CHECKING:  # imported when first built: not every function uses them
-    from overage.store.calls import CallsStore
-    from overage.store.plan_changes import PlanChangeStore
+if TYPE_CHECKING:  # each function imports only its own job's services
+    from overage.services.fair_use import FairUseJob
+    from overage.services.grace_expiry import GraceExpiryJob
+    from overage.services.renewal import BillingHook, FollowUpRunner, RenewalBilling, RenewalJob
+    from overage.services.report import ReportJob
 
 
-def accounts(settings: Settings) -> AccountsStore:
-    return AccountsStore(settings.accounts_table, aws.client("dynamodb"))
+def clock() -> datetime:
+    return datetime.now(UTC)
 
 
-def ledger(settings: Settings) -> LedgerStore:
-    return LedgerStore(settings.ledger_table, aws.client("dynamodb"))
+# ---------------------------------------------------------------- renewal billing and the policies that join it
+def billing_hooks(settings: Settings, catalog: Catalog) -> list[BillingHook]:
+    """The policies that take part in each renewal billing date, in order (``renewal.BillingContribution``):
+    pending plan changes first (the invoice prices the new subscription), then the monthly excess-profile line."""
+    from overage.services import excess_profiles, plan_changes
+
+    return [plan_changes.billing_hook(settings, catalog), excess_profiles.billing_hook(settings, catalog)]
 
 
-def outbox(settings: Settings) -> NoticeOutbox:
-    return NoticeOutbox(
-        ledger_table=settings.ledger_table,
-        dynamodb=aws.client("dynamodb"),
-        ses=aws.client("sesv2"),
-        events=aws.client("events"),
-        sender=settings.sender_email,
-        bus_name=settings.event_bus_name,
+def follow_up_runners(settings: Settings, catalog: Catalog) -> dict[str, FollowUpRunner]:
+    """The runners of the follow-ups hooks leave for after a billing write (``renewal.FollowUp``), by kind."""
+    from overage.services import plan_changes
+
+    return {plan_changes.LIMIT_CHANGED: plan_changes.limit_changed_runner(settings, catalog)}
+
+
+def renewal_billing_of(settings: Settings, catalog: Catalog) -> RenewalBilling:
+    from overage.services.renewal import RenewalBilling
+
+    return RenewalBilling(
+        accounts=stores.accounts_store(settings),
+        ledger=stores.ledger_store(settings),
+        outbox=stores.notice_outbox(settings),
+        catalog=catalog,
+        hooks=billing_hooks(settings, catalog),
+        follow_up_runners=follow_up_runners(settings, catalog),
     )
 
 
-def plan_changes(settings: Settings) -> PlanChangeStore:
-    from overage.store.plan_changes import PlanChangeStore
+def renewal_billing(settings: RenewalSettings) -> RenewalJob:
+    from overage.services.renewal import RenewalJob
 
-    return PlanChangeStore(settings.accounts_table, settings.ledger_table, aws.client("dynamodb"))
+    return RenewalJob(
+        billing=renewal_billing_of(settings, current_catalog(settings)),
+        sqs=aws.client("sqs"),
+        queue_url=settings.billing_queue_url,
+        clock=clock,
+        batch_workers=settings.batch_workers,
+    )
 
 
-def calls(settings: Settings) -> CallsStore:
-    from overage.store.calls import CallsStore
+# ---------------------------------------------------------------- the other scheduled functions
+def grace_expiry(settings: GraceExpirySettings) -> GraceExpiryJob:
+    from overage.services.grace_expiry import GraceExpiry, GraceExpiryJob
+    from overage.store.excess_profiles import ExcessProfilesStore
 
-    return CallsStore(settings.calls_table, aws.client("dynamodb"))
+    catalog = current_catalog(settings)
+    accounts, ledger, outbox = (
+        stores.accounts_store(settings),
+        stores.ledger_store(settings),
+        stores.notice_outbox(settings),
+    )
+    return GraceExpiryJob(
+        grace=GraceExpiry(accounts=accounts, ledger=ledger, outbox=outbox, catalog=catalog),
+        store=ExcessProfilesStore(accounts, ledger, catalog),
+        outbox=outbox,
+        sqs=aws.client("sqs"),
+        queue_url=settings.grace_queue_url,
+        clock=clock,
+        batch_workers=settings.batch_workers,
+    )
+
+
+def fair_use_rollup(settings: FairUseSettings) -> FairUseJob:
+    from overage.services import fair_use
+
+    return fair_use.FairUseJob(
+        rollup=fair_use.service(settings, current_catalog(settings), settings.director_email),
+        sqs=aws.client("sqs"),
+        queue_url=settings.fair_use_queue_url,
+        clock=clock,
+        batch_workers=settings.batch_workers,
+    )
+
+
+def usage_report(settings: ReportSettings) -> ReportJob:
+    from overage.services import report
+
+    return report.ReportJob(
+        report=report.service(settings, settings.report_bucket),
+        sqs=aws.client("sqs"),
+        queue_url=settings.report_queue_url,
+    )
+
+
+__all__ = ["fair_use_rollup", "grace_expiry", "renewal_billing", "usage_report"]

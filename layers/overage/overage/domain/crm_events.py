@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -24,10 +24,12 @@ from pydantic import (
 )
 
 from overage.domain.instants import FIRST_YEAR, LAST_YEAR, in_supported_years
+from overage.errors import InvalidRequest, MalformedRequest
 
 ACCOUNT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}$"
 EVENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$"
 MAX_COUNT = 10_000_000
+MAX_FUTURE_SKEW = timedelta(minutes=5)  # how far after its receipt an event or a call may be dated
 
 # ---------------------------------------------------------------- the value types of the contract
 # Every date and instant lies in the supported years (domain/instants.py), so no calendar arithmetic on it can
@@ -230,8 +232,8 @@ def crm_event_schema() -> dict[str, Any]:
     return _adapter.json_schema(ref_template="#/components/schemas/{model}")
 
 
-class MalformedJson(ValueError):
-    """The body is not a JSON document (mapped to 400, unlike a schema violation)."""
+class MalformedJson(MalformedRequest, ValueError):
+    """The body is not a JSON document (a 400, unlike a schema violation)."""
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -263,7 +265,7 @@ def check_json(raw: str | bytes) -> None:
 def parse_crm_event(raw: str | bytes) -> AnyCrmEvent:
     """Parse and validate a raw body in strict JSON mode (``"205"`` is not a count).
 
-    Raises ``MalformedJson`` when the body is not JSON (``check_json``), else ``pydantic.ValidationError`` naming
+    Raises ``MalformedJson`` (400) when the body is not JSON (``check_json``), else ``InvalidRequest`` (422) naming
     each bad field.
     """
     check_json(raw)
@@ -273,7 +275,15 @@ def parse_crm_event(raw: str | bytes) -> AnyCrmEvent:
         invalid = [e for e in error.errors(include_url=False) if e["type"] == "json_invalid"]
         if invalid:
             raise MalformedJson(invalid[0]["msg"]) from None
-        raise
+        raise contract_violation(error) from None
+
+
+def contract_violation(error: ValidationError) -> InvalidRequest:
+    """pydantic's error as the one 422 of the API: every bad field named (``field_errors``)."""
+    fields: dict[str, str] = {}
+    for item in field_errors(error):
+        fields.setdefault(item["field"], item["message"])
+    return InvalidRequest("the event does not match the webhook contract", fields)
 
 
 def field_errors(error: ValidationError) -> list[dict[str, str]]:

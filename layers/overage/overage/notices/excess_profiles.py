@@ -16,8 +16,8 @@ from overage.domain.account import Account
 from overage.domain.catalog import Catalog
 from overage.domain.excess_profiles import Episode, FeeTerms, Happening, Step, fee_totals
 from overage.domain.invoice import Invoice
-from overage.notices.billing import invoice_breakdown
-from overage.notices.model import Notice, render
+from overage.domain.notice import Notice, render
+from overage.notices.renewal import invoice_breakdown
 
 
 def fee_terms(account: Account, catalog: Catalog) -> FeeTerms:

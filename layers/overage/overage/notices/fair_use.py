@@ -9,7 +9,7 @@ from typing import Any
 
 from overage.domain.fair_use import Level, MonthRollup, NoticeDecision, UserUsage
 from overage.domain.instants import Month
-from overage.notices.model import Notice, render
+from overage.domain.notice import Notice, render
 
 DIRECTOR_ID = "#fair-use-director"  # the ledger key of the director's list (no account id starts with '#')
 REVIEW_LIST_KIND = "fair_use.review_list"

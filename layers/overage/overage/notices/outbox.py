@@ -36,7 +36,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from overage.domain.instants import parse_instant, to_key
-from overage.notices.model import Notice
+from overage.domain.notice import Notice
 from overage.runtime.observability import count, logger
 from overage.store.dynamo import error_code, from_item, is_condition_failure, query_all, store_error, to_item
 from overage.store.ledger import DELIVERY, NOTICE, notice_from_record, notice_record

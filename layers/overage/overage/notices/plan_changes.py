@@ -6,9 +6,9 @@ from typing import Any
 
 from overage.domain.account import Account
 from overage.domain.invoice import Invoice
+from overage.domain.notice import Notice, render
 from overage.domain.plan_changes import FIELD_LABELS, SUBSCRIPTION_FIELDS
-from overage.notices.billing import invoice_breakdown
-from overage.notices.model import Notice, render
+from overage.notices.renewal import invoice_breakdown
 
 APPLIED = "plan.changed"
 SCHEDULED = "plan.change_scheduled"

@@ -1,36 +1,100 @@
-"""Function configuration: the environment variables the template gives each function, validated per invocation."""
+"""Function configuration: one settings model per function, from the environment the template gives it.
+
+``Settings`` holds what every function gets from the template's Globals (tables, bus, sender, catalog, batch
+threads); each function's model adds its own variables, all required (``min_length=1``) except the few that are
+optional by design (``CATALOG_PARAMETER``: empty means the bundled catalog). ``current()`` parses the environment once
+and hands back the same frozen object while the environment stays the same (it is read again, cheaply, at each call:
+a test or ``overage local`` that changes it gets a new one). A test checks each function's template environment
+against its model (tests/unit/test_settings.py).
+"""
 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Mapping
+from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
+_cache_lock = threading.Lock()
+
 
 class Settings(BaseModel):
-    """What a function reads from its environment. Unknown variables are ignored; missing required ones fail fast."""
+    """What every function reads (template Globals). Unknown variables are ignored; missing required ones fail fast."""
 
     model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+    _cache: ClassVar[dict[tuple[type[Any], tuple[str | None, ...]], Any]] = {}
 
     accounts_table: str = Field(alias="ACCOUNTS_TABLE", min_length=1)
     ledger_table: str = Field(alias="LEDGER_TABLE", min_length=1)
-    idempotency_table: str = Field(default="", alias="IDEMPOTENCY_TABLE")
-    webhook_secret_parameter: str = Field(default="", alias="WEBHOOK_SECRET_PARAMETER")
-    catalog_parameter: str = Field(default="", alias="CATALOG_PARAMETER")
-    event_bus_name: str = Field(default="", alias="EVENT_BUS_NAME")
-    sender_email: str = Field(default="", alias="SENDER_EMAIL")
-    billing_queue_url: str = Field(default="", alias="BILLING_QUEUE_URL")
-    grace_queue_url: str = Field(default="", alias="GRACE_QUEUE_URL")  # excess profiles (spec §3.2)
-    calls_table: str = Field(default="", alias="CALLS_TABLE")  # fair use (spec §3.3)
-    fair_use_queue_url: str = Field(default="", alias="FAIR_USE_QUEUE_URL")
-    director_email: str = Field(default="", alias="DIRECTOR_EMAIL")
-    report_bucket: str = Field(default="", alias="REPORT_BUCKET")  # monthly report (spec §3.6)
-    report_queue_url: str = Field(default="", alias="REPORT_QUEUE_URL")
-    idempotency_ttl_days: int = Field(default=30, alias="IDEMPOTENCY_TTL_DAYS", ge=1, le=365)
+    calls_table: str = Field(alias="CALLS_TABLE", min_length=1)  # fair use (spec §3.3): the webhook records calls
+    event_bus_name: str = Field(alias="EVENT_BUS_NAME", min_length=1)
+    sender_email: str = Field(alias="SENDER_EMAIL", min_length=3)
+    catalog_parameter: str = Field(default="", alias="CATALOG_PARAMETER")  # empty: the bundled catalog
     # SQS records of one batch handled at once (threads): the records wait on AWS, not on the CPU (issue 9).
     batch_workers: int = Field(default=1, alias="BATCH_WORKERS", ge=1, le=10)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Self:
         return cls.model_validate(dict(os.environ if environ is None else environ))
+
+    @classmethod
+    def current(cls) -> Self:
+        """The settings of this environment, parsed once (see the module doc)."""
+        names = tuple(field.alias or name for name, field in cls.model_fields.items())
+        key = (cls, tuple(os.environ.get(name) for name in names))
+        with _cache_lock:
+            found = cls._cache.get(key)
+        if found is None:
+            found = cls.model_validate(
+                {name: value for name, value in zip(names, key[1], strict=True) if value is not None}
+            )
+            with _cache_lock:
+                if len(cls._cache) > 64:  # tests switch environments often; a Lambda container has one
+                    cls._cache.clear()
+                cls._cache[key] = found
+        return found
+
+
+class WebhookSettings(Settings):
+    """CrmWebhookFunction."""
+
+    idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE", min_length=1)
+    webhook_secret_parameter: str = Field(alias="WEBHOOK_SECRET_PARAMETER", min_length=1)
+    idempotency_ttl_days: int = Field(default=30, alias="IDEMPOTENCY_TTL_DAYS", ge=1, le=365)
+
+
+class RenewalSettings(Settings):
+    """RenewalBillingFunction."""
+
+    billing_queue_url: str = Field(alias="BILLING_QUEUE_URL", min_length=1)
+
+
+class GraceExpirySettings(Settings):
+    """GraceExpiryFunction (spec §3.2)."""
+
+    grace_queue_url: str = Field(alias="GRACE_QUEUE_URL", min_length=1)
+
+
+class FairUseSettings(Settings):
+    """FairUseRollupFunction (spec §3.3)."""
+
+    fair_use_queue_url: str = Field(alias="FAIR_USE_QUEUE_URL", min_length=1)
+    director_email: str = Field(alias="DIRECTOR_EMAIL", min_length=3)
+
+
+class ReportSettings(Settings):
+    """UsageReportFunction (spec §3.6)."""
+
+    report_bucket: str = Field(alias="REPORT_BUCKET", min_length=1)
+    report_queue_url: str = Field(alias="REPORT_QUEUE_URL", min_length=1)
+
+
+FUNCTION_SETTINGS: dict[str, type[Settings]] = {
+    "CrmWebhookFunction": WebhookSettings,
+    "RenewalBillingFunction": RenewalSettings,
+    "GraceExpiryFunction": GraceExpirySettings,
+    "FairUseRollupFunction": FairUseSettings,
+    "UsageReportFunction": ReportSettings,
+}

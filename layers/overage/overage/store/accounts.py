@@ -16,6 +16,7 @@ replaced when the set lacks it (an item from before the history, or a plan chang
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -308,6 +309,76 @@ class AccountsStore:
             self.client.put_item(TableName=self.table, Item=item)
         except ClientError as error:
             raise store_error(error, "recording a snapshot") from error
+
+    # ------------------------------------------------------------------ renewal billing (services/renewal.py)
+    def due_in_shard(self, shard: str, up_to: date) -> Iterator[str]:
+        """Ids of the shard's accounts whose next billing date is on or before ``up_to`` (DueIndex; never a Scan)."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": "DueIndex",
+            "KeyConditionExpression": "billing_shard = :s AND next_billing_date <= :d",
+            "ExpressionAttributeValues": {":s": {"S": shard}, ":d": {"S": up_to.isoformat()}},
+        }
+        while True:
+            try:
+                page = self.client.query(**kwargs)
+            except ClientError as error:
+                raise store_error(error, "querying due accounts") from error
+            for item in page.get("Items", []):
+                yield item["pk"]["S"]
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def billed_item(
+        self,
+        account_id: str,
+        *,
+        billing_date: date,
+        following: date,
+        overrun_streak: int,
+        profile_version: str,
+        updates: dict[str, Any],
+    ) -> dict[str, Any]:
+        """The transaction entry that moves the account past ``billing_date``, only if nobody billed that date
+        meanwhile and the subscription priced (``profile_version``) is still the one in force."""
+        sets = ["next_billing_date = :next", "last_billed_on = :d", "overrun_streak = :streak"]
+        values: dict[str, Any] = {
+            ":pv": {"S": profile_version},
+            ":next": {"S": following.isoformat()},
+            ":d": {"S": billing_date.isoformat()},
+            ":streak": {"N": str(overrun_streak)},
+        }
+        names: dict[str, str] = {}
+        for n, (attribute, value) in enumerate(sorted(updates.items())):
+            names[f"#h{n}"] = attribute
+            values[f":h{n}"] = serialize(value)
+            sets.append(f"#h{n} = :h{n}")
+        update: dict[str, Any] = {
+            "TableName": self.table,
+            "Key": {"pk": {"S": account_id}, "sk": {"S": ACCOUNT_SK}},
+            "UpdateExpression": "SET " + ", ".join(sets),
+            "ConditionExpression": "next_billing_date = :d AND profile_version = :pv",
+            "ExpressionAttributeValues": values,
+        }
+        if names:
+            update["ExpressionAttributeNames"] = names
+        return {"Update": update}
+
+    def close_follow_up(self, account_id: str, kind: str, args: dict[str, Any]) -> None:
+        """Remove a finished billing follow-up, only if it is still the same one (else another run did it)."""
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key={"pk": {"S": account_id}, "sk": {"S": ACCOUNT_SK}},
+                UpdateExpression="REMOVE follow_ups.#k",
+                ConditionExpression="follow_ups.#k = :args",
+                ExpressionAttributeNames={"#k": kind},
+                ExpressionAttributeValues={":args": serialize(args)},
+            )
+        except ClientError as error:
+            if not is_condition_failure(error):
+                raise store_error(error, "closing a billing follow-up") from error
 
 
 def _account(record: dict[str, Any]) -> Account:

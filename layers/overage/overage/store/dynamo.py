@@ -53,8 +53,32 @@ def error_code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
 
 
+# Cancellation reasons that mean "not applied, try again": the items were busy, or the table was.
+RETRYABLE_CANCELLATIONS = frozenset(
+    {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"}
+)
+
+
+def cancellation_codes(error: ClientError) -> list[str]:
+    return [str(reason.get("Code", "")) for reason in error.response.get("CancellationReasons", []) or []]
+
+
 def is_condition_failure(error: ClientError) -> bool:
-    return error_code(error) in {"ConditionalCheckFailedException", "TransactionCanceledException"}
+    """A conditional write lost the race: its condition failed, and (for a transaction) nothing else cancelled it.
+    A transaction cancelled by a conflict or throttling is not one (``store.transaction`` retries it)."""
+    code = error_code(error)
+    if code == "ConditionalCheckFailedException":
+        return True
+    if code != "TransactionCanceledException":
+        return False
+    codes = cancellation_codes(error)
+    return "ConditionalCheckFailed" in codes and not RETRYABLE_CANCELLATIONS.intersection(codes)
+
+
+def is_retryable_cancellation(error: ClientError) -> bool:
+    """A transaction cancelled without being applied because its items or the table were busy."""
+    codes = cancellation_codes(error)
+    return error_code(error) == "TransactionCanceledException" and bool(RETRYABLE_CANCELLATIONS.intersection(codes))
 
 
 def old_item(error: ClientError) -> dict[str, Any] | None:

@@ -17,7 +17,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from overage.domain.invoice import Invoice
-from overage.notices.model import Notice, notice_id
+from overage.domain.notice import Notice, notice_id
 from overage.store.dynamo import from_item, query_all, store_error, to_item
 from overage.store.report_index import REPORT_KEY, report_key_at
 

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from overage import wiring
 from overage.domain import plan_changes as rules
 from overage.domain.account import Account, version_key
 from overage.domain.calendar import next_billing_date
@@ -26,18 +25,16 @@ from overage.domain.catalog import Catalog
 from overage.domain.crm_events import PlanChangeData, PlanChangeRequested
 from overage.domain.instants import midnight_utc, parse_instant
 from overage.domain.invoice import Invoice, invoice_id
+from overage.domain.notice import Notice
 from overage.domain.renewal import is_yearly_anniversary
 from overage.errors import Conflict, InvalidRequest
-from overage.excess_profiles import on_limit_changed
-from overage.ingest import IngestContext
-from overage.notices.model import Notice
-from overage.notices.outbox import NoticeOutbox
 from overage.notices.plan_changes import cancellation_notice, change_notice
-from overage.renewals import BillingContribution, BillingHook, FollowUp, FollowUpRunner
 from overage.runtime.config import Settings
 from overage.runtime.observability import logger
-from overage.store.accounts import AccountsStore
-from overage.store.ledger import LedgerStore
+from overage.services import deps as stores
+from overage.services.deps import Deps
+from overage.services.excess_profiles import on_limit_changed
+from overage.services.renewal import BillingContribution, BillingHook, FollowUp, FollowUpRunner
 from overage.store.plan_changes import PlanChangeStore, change_sk
 
 MAX_ATTEMPTS = 3
@@ -213,7 +210,7 @@ def _plan_change(
     return _Attempt(record, items, [notice])
 
 
-def _after_applied(record: dict[str, Any], context: IngestContext) -> None:
+def _after_applied(record: dict[str, Any], deps: Deps) -> None:
     """A change applied now that moved the profile limit: the excess-profile policy measures the count against it
     (a higher limit resolves an episode in grace, a lower one may open one). Idempotent, so a retry may run it again."""
     if record.get("kind") == "cancellation" or record.get("status") != "applied" or record["effective"] != "immediate":
@@ -221,10 +218,10 @@ def _after_applied(record: dict[str, Any], context: IngestContext) -> None:
     if record["from"]["profile_limit"] == record["to"]["profile_limit"]:
         return
     on_limit_changed(
-        context,
+        deps,
         record["account_id"],
         parse_instant(record["effective_at"]),
-        context.received_at,
+        deps.received_at,
         f"plan.change_requested:{record['change_id']}",
     )
 
@@ -269,25 +266,25 @@ def _date(day: date | None) -> str:
 
 
 # ---------------------------------------------------------------- the webhook handler
-def on_change_requested(event: PlanChangeRequested, context: IngestContext) -> dict[str, Any]:
+def on_change_requested(event: PlanChangeRequested, deps: Deps) -> dict[str, Any]:
     """``plan.change_requested``: validate, then apply now, schedule for period end, or cancel the pending change."""
     _check_words(event.data)
-    store = wiring.plan_changes(context.settings)
+    store = stores.plan_change_store(deps.settings)
     sk = change_sk(event.occurred_at, event.id)
     for _ in range(MAX_ATTEMPTS):
         existing = store.get(event.account_id, sk)
         if existing is not None:  # applied before (the answer was lost): finish and answer the same again
-            _after_applied(existing, context)
+            _after_applied(existing, deps)
             return answer(existing)
-        account = context.accounts.require(event.account_id)
+        account = deps.accounts.require(event.account_id)
         if event.data.cancel_pending:
             attempt = _cancel(event, account, store)
         else:
-            attempt = _plan_change(event, account, context.catalog, store, context.ledger.put_invoice_item)
-        staged = [context.outbox.stage(notice, context.received_at) for notice in attempt.notices]
+            attempt = _plan_change(event, account, deps.catalog, store, deps.ledger.put_invoice_item)
+        staged = [deps.outbox.stage(notice, deps.received_at) for notice in attempt.notices]
         if store.commit(attempt.items + staged):
-            context.outbox.deliver_committed(attempt.notices, context.received_at)
-            _after_applied(attempt.record, context)
+            deps.outbox.deliver_committed(attempt.notices, deps.received_at)
+            _after_applied(attempt.record, deps)
             logger.info(
                 "plan change recorded",
                 extra={"change_id": event.id, "status": attempt.record["status"], "kind": attempt.record["kind"]},
@@ -319,19 +316,9 @@ def changes(store: PlanChangeStore, account_id: str) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- the renewal run
-@dataclass(frozen=True)
-class _EngineContext:
-    """What the excess-profile engine needs, outside a webhook (the renewal run)."""
-
-    accounts: AccountsStore
-    ledger: LedgerStore
-    outbox: NoticeOutbox
-    catalog: Catalog
-
-
 def billing_hook(settings: Settings, catalog: Catalog) -> BillingHook:
     """Applies a pending change on its billing date, before that date's invoice is priced."""
-    store = wiring.plan_changes(settings)
+    store = stores.plan_change_store(settings)
 
     def apply_pending_change(account: Account, billing_date: date, now: datetime) -> BillingContribution:
         pending = account.pending_change
@@ -398,7 +385,6 @@ def limit_changed_runner(settings: Settings, catalog: Catalog) -> FollowUpRunner
     the new limit as of the billing moment (``excess_profiles.on_limit_changed``, idempotent)."""
 
     def run(account_id: str, args: dict[str, Any], now: datetime) -> None:
-        context = _EngineContext(wiring.accounts(settings), wiring.ledger(settings), wiring.outbox(settings), catalog)
-        on_limit_changed(context, account_id, parse_instant(args["at"]), now, args["cause"])
+        on_limit_changed(Deps(settings, catalog, now), account_id, parse_instant(args["at"]), now, args["cause"])
 
     return run

@@ -21,8 +21,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from overage.domain.instants import FIRST_YEAR, LAST_YEAR, Month, in_supported_years
 from overage.domain.report import (
     HISTORY_MONTHS,
@@ -35,23 +33,18 @@ from overage.domain.report import (
     usable_summary,
 )
 from overage.errors import InvalidRequest, StoreError
-from overage.report_render import render_index
+from overage.render.report_html import render_index
 from overage.runtime import aws
 from overage.runtime.business_time import business_time, wall_clock
 from overage.runtime.config import Settings
 from overage.runtime.fanout import batches, send_batch
-from overage.runtime.observability import logger
+from overage.runtime.observability import count, logger
+from overage.runtime.sqs_batch import SqsRecord
+from overage.store.report_files import CONTENT_TYPES, ReportFiles
 from overage.store.report_index import ReportRecords, report_shards
 
 REPORTS = "reports/"
 WORK = "work/"
-CONTENT_TYPES = {
-    "summary.json": "application/json; charset=utf-8",
-    "excess_profiles.csv": "text/csv; charset=utf-8",
-    "contact_overruns.csv": "text/csv; charset=utf-8",
-    "fair_use.csv": "text/csv; charset=utf-8",
-    "index.html": "text/html; charset=utf-8",
-}
 
 
 def month_of(event: Any, now: datetime | None = None) -> Month:
@@ -105,12 +98,9 @@ class ShardMessage:
 
 
 class UsageReport:
-    def __init__(self, *, records: ReportRecords, s3: Any, bucket: str) -> None:
-        if not bucket:
-            raise StoreError("no report bucket configured (REPORT_BUCKET)")
+    def __init__(self, *, records: ReportRecords, files: ReportFiles) -> None:
         self.records = records
-        self.s3 = s3
-        self.bucket = bucket
+        self.files_store = files
 
     # ------------------------------------------------------------------ the schedule
     def dispatch(self, sqs: Any, queue_url: str, month: Month, run: str | None = None) -> dict[str, Any]:
@@ -126,7 +116,9 @@ class UsageReport:
     def process(self, message: ShardMessage) -> bool:
         """Read one shard and store its part; True when this part completed the run and the report was written."""
         facts = self.shard(message.month, message.shard)
-        self._put(part_key(message.month, message.run, message.shard), facts.model_dump_json().encode(), "json")
+        self.files_store.put(
+            part_key(message.month, message.run, message.shard), facts.model_dump_json().encode(), "json"
+        )
         return self.finish(message.month, message.run)
 
     def shard(self, month: Month, shard: str) -> MonthFacts:
@@ -148,10 +140,10 @@ class UsageReport:
     def finish(self, month: Month, run: str) -> bool:
         """Merge and write the report if every shard's part of ``run`` is stored (else another part will)."""
         prefix = f"{WORK}{month}/{run}/"
-        keys = sorted(self._keys(prefix))
+        keys = sorted(self.files_store.keys(prefix))
         if len(keys) < len(report_shards()):
             return False
-        parts = [MonthFacts.model_validate_json(self._get(key) or b"{}") for key in keys]
+        parts = [MonthFacts.model_validate_json(self.files_store.get(key) or b"{}") for key in keys]
         self.write(month, MonthFacts.merge(month, parts))
         return True
 
@@ -172,7 +164,7 @@ class UsageReport:
         files = self.files(facts)
         for name in CONTENT_TYPES:  # index.html last: once it is there, everything it links to is too
             key = report_key(month, name)
-            self._put(key, files[name], name)
+            self.files_store.put(key, files[name], name)
             written.append(key)
         logger.info("monthly report written", extra={"month": str(month), "files": len(written)})
         return written
@@ -182,10 +174,10 @@ class UsageReport:
         months = history_months(month, HISTORY_MONTHS)[:-1]
         wanted = {report_key(m, "summary.json"): m for m in months}
         found: dict[Month, dict[str, Any]] = {}
-        for key in self._keys(REPORTS, start_after=f"{REPORTS}{months[0]}", stop_after=f"{REPORTS}{month}"):
+        for key in self.files_store.keys(REPORTS, start_after=f"{REPORTS}{months[0]}", stop_after=f"{REPORTS}{month}"):
             if key not in wanted:
                 continue
-            body = self._get(key)
+            body = self.files_store.get(key)
             try:
                 document = json.loads(body) if body else None
             except ValueError:
@@ -197,45 +189,27 @@ class UsageReport:
             found[wanted[key]] = usable
         return found
 
-    # ------------------------------------------------------------------ S3
-    def _keys(self, prefix: str, *, start_after: str = "", stop_after: str = "") -> list[str]:
-        keys: list[str] = []
-        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
-        if start_after:
-            kwargs["StartAfter"] = start_after
-        try:
-            while True:
-                page = self.s3.list_objects_v2(**kwargs)
-                for obj in page.get("Contents", []):
-                    key = str(obj["Key"])
-                    if stop_after and key > stop_after:
-                        return keys
-                    keys.append(key)
-                if not page.get("IsTruncated"):
-                    return keys
-                kwargs["ContinuationToken"] = page["NextContinuationToken"]
-        except ClientError as error:
-            raise StoreError(f"listing {prefix} in the report bucket failed: {error}") from error
 
-    def _get(self, key: str) -> bytes | None:
-        try:
-            return bytes(self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read())
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-                return None
-            raise StoreError(f"reading {key} from the report bucket failed: {error}") from error
-
-    def _put(self, key: str, body: bytes, name: str) -> None:
-        content_type = CONTENT_TYPES.get(name, "application/json; charset=utf-8")
-        try:
-            self.s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type)
-        except ClientError as error:
-            raise StoreError(f"writing {key} to the report bucket failed: {error}") from error
-
-
-def service(settings: Settings) -> UsageReport:
+def service(settings: Settings, bucket: str) -> UsageReport:
     return UsageReport(
         records=ReportRecords(settings.ledger_table, aws.client("dynamodb")),
-        s3=aws.client("s3"),
-        bucket=settings.report_bucket,
+        files=ReportFiles(aws.client("s3"), bucket),
     )
+
+
+class ReportJob:
+    """UsageReportFunction's two entry points: the schedule's run (one message per shard) and one shard's record."""
+
+    def __init__(self, *, report: UsageReport, sqs: Any, queue_url: str) -> None:
+        self.report = report
+        self.sqs = sqs
+        self.queue_url = queue_url
+
+    def start_run(self, event: Any, now: datetime) -> dict[str, Any]:
+        return self.report.dispatch(self.sqs, self.queue_url, month_of(event, now))
+
+    def handle_record(self, record: SqsRecord) -> None:
+        message = ShardMessage.from_json(record["body"])
+        logger.thread_safe_append_keys(month=str(message.month), shard=message.shard, run=message.run)
+        if self.report.process(message):
+            count("ReportsWritten")

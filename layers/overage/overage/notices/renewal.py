@@ -6,8 +6,8 @@ from decimal import Decimal
 
 from overage.domain.account import Account
 from overage.domain.invoice import Invoice
+from overage.domain.notice import Notice, render
 from overage.domain.renewal import RenewalOutcome
-from overage.notices.model import Notice, render
 
 
 def _percent(rate: str) -> str:

@@ -16,22 +16,22 @@ from overage.domain.crm_events import PaymentReceived
 from overage.domain.excess_profiles import apply_payment
 from overage.domain.instants import to_key
 from overage.errors import Conflict, InvalidRequest, NotFound
-from overage.excess_profiles import ExcessProfiles, Plan
+from overage.services.excess_profiles import ExcessProfiles, Plan
 from overage.store.excess_profiles import LoadedAccount
 
 if TYPE_CHECKING:
-    from overage.ingest import IngestContext
+    from overage.services.deps import Deps
 
 
-def payment_received(event: PaymentReceived, context: IngestContext) -> dict[str, Any]:
+def payment_received(event: PaymentReceived, deps: Deps) -> dict[str, Any]:
     data = event.data
     account_id = event.account_id
-    engine = ExcessProfiles.of(context)
+    engine = ExcessProfiles.of(deps)
     cause = f"payment.received:{event.id}"
     seen: dict[str, Any] = {}
 
     def plan(current: LoadedAccount) -> Plan | None:
-        invoice = context.ledger.get_invoice(account_id, data.invoice_id)
+        invoice = deps.ledger.get_invoice(account_id, data.invoice_id)
         if invoice is None:
             raise NotFound(f"invoice {data.invoice_id} is not known for account {account_id}")
         mismatched: dict[str, str] = {}
@@ -77,7 +77,7 @@ def payment_received(event: PaymentReceived, context: IngestContext) -> dict[str
         )
         return Plan(step, items=[paid], paid_invoice=invoice)
 
-    _, written = engine.commit(account_id, plan, context.received_at)
+    _, written = engine.commit(account_id, plan, deps.received_at)
     invoice = seen["invoice"]
     if written is None:
         return {"outcome": "already_paid", "invoice_id": invoice.invoice_id, "status": "paid"}

@@ -12,14 +12,11 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
-from overage import wiring
 from overage.domain.account import Account
 from overage.domain.catalog import Catalog
 from overage.domain.fair_use import (
@@ -34,6 +31,7 @@ from overage.domain.fair_use import (
 )
 from overage.domain.fair_use import account_notice as account_notice_decision
 from overage.domain.instants import Month, parse_instant, previous_month, to_key
+from overage.domain.notice import Notice
 from overage.errors import Conflict, InvalidRequest, StoreError
 from overage.notices.fair_use import (
     account_notice,
@@ -42,20 +40,21 @@ from overage.notices.fair_use import (
     review_entry,
     review_list_notice,
 )
-from overage.notices.model import Notice
 from overage.notices.outbox import NoticeOutbox
 from overage.runtime import aws
 from overage.runtime.config import Settings
 from overage.runtime.fanout import fan_out, send_batch
-from overage.runtime.observability import logger
+from overage.runtime.observability import correlate, count, logger
+from overage.runtime.sqs_batch import SqsRecord
+from overage.services import deps as stores
 from overage.store.accounts import AccountsStore
 from overage.store.calls import CallsStore, Marker
-from overage.store.dynamo import is_condition_failure, store_error
 from overage.store.fair_use_ledger import FairUseLedger
+from overage.store.transaction import commit
 
 if TYPE_CHECKING:
     from overage.domain.crm_events import CallCompleted  # the webhook's model: not loaded by the scheduled functions
-    from overage.ingest import IngestContext
+    from overage.services.deps import Deps
 
 LIST_CHUNK = 50  # entries per review-list email: one transaction lists them (TransactWriteItems takes 100)
 COMMIT_ATTEMPTS = 5
@@ -65,13 +64,13 @@ LIST_ATTEMPTS = 100  # emails of up to LIST_CHUNK entries each, and retries afte
 # ---------------------------------------------------------------------------------------- calls in
 
 
-def call_completed(event: CallCompleted, context: IngestContext) -> dict[str, Any]:
+def call_completed(event: CallCompleted, deps: Deps) -> dict[str, Any]:
     """Store a completed call (idempotent on ``call_id``) with the entitlement in force when it started: the account
     as it stands, or as it stood before the first plan change applied after the call started (spec §3.4 records)."""
-    from overage.ingest import MAX_FUTURE_SKEW
+    from overage.domain.crm_events import MAX_FUTURE_SKEW
 
     data = event.data
-    if data.started_at > context.received_at + MAX_FUTURE_SKEW:
+    if data.started_at > deps.received_at + MAX_FUTURE_SKEW:
         raise InvalidRequest(
             "the call starts in the future", {"data.started_at": "must not be more than 5 minutes in the future"}
         )
@@ -80,10 +79,10 @@ def call_completed(event: CallCompleted, context: IngestContext) -> dict[str, An
             "the call starts after the event that reports it",
             {"data.started_at": "must not be after occurred_at (the call's completion)"},
         )
-    account = context.accounts.require(event.account_id)
+    account = deps.accounts.require(event.account_id)
     current = SubscriptionAt(account.package, account.telephone_support, account.paying_users)
     at_call = subscription_at(
-        data.started_at, current, wiring.plan_changes(context.settings).changes(account.account_id)
+        data.started_at, current, stores.plan_change_store(deps.settings).changes(account.account_id)
     )
     call = Call(
         call_id=data.call_id,
@@ -94,18 +93,18 @@ def call_completed(event: CallCompleted, context: IngestContext) -> dict[str, An
             package=at_call.package,
             telephone_support=at_call.telephone_support,
             customer_since=account.customer_since,
-            catalog=context.catalog,
+            catalog=deps.catalog,
             call_day=data.started_at.astimezone(UTC).date(),
             # the earliest the account was a customer: started_on moves with a billing-cycle switch, customer_since not
             subscribed_since=min(account.customer_since, account.started_on),
         ),
         paying_users=at_call.paying_users,
     )
-    result = wiring.calls(context.settings).record(
+    result = stores.calls_store(deps.settings).record(
         event.account_id,
         call,
         event_id=event.id,
-        received_at=context.received_at,
+        received_at=deps.received_at,
         subscription_before_change=at_call.changed_since,
     )
     if result.outcome == "conflict":
@@ -303,16 +302,12 @@ class FairUseRollup:
         ]
         if plan.notice is not None:
             items.append(self.outbox.stage(plan.notice, now))
-        try:
-            self.calls.client.transact_write_items(TransactItems=items)
-        except ClientError as error:
-            if is_condition_failure(error):
-                logger.info(
-                    "fair-use rollup superseded",
-                    extra={"account_id": plan.account.account_id, "month": str(plan.marker.month)},
-                )
-                return False
-            raise store_error(error, "writing a fair-use rollup") from error
+        if not commit(self.calls.client, items, "writing a fair-use rollup"):
+            logger.info(
+                "fair-use rollup superseded",
+                extra={"account_id": plan.account.account_id, "month": str(plan.marker.month)},
+            )
+            return False
         logger.info(
             "fair-use rollup written",
             extra={
@@ -350,27 +345,50 @@ class FairUseRollup:
             )
             items = [self.outbox.stage(notice, now)]
             items += [self.calls.list_entry_item(month, e["sk"], notice.notice_id) for e in chunk]
-            try:
-                self.calls.client.transact_write_items(TransactItems=items)
-            except ClientError as error:
-                if is_condition_failure(error):
-                    continue  # another run listed some of them: read again
-                raise store_error(error, "listing the director's review list") from error
+            if not commit(self.calls.client, items, "listing the director's review list"):
+                continue  # another run listed some of them: read again
             self.outbox.deliver_committed([notice], now)
             sent += 1
             logger.info("fair-use review list sent", extra={"month": str(month), "entries": len(chunk)})
         raise StoreError(f"the review list of {month} kept losing to concurrent writes")
 
 
-def service(settings: Settings, catalog: Catalog) -> FairUseRollup:
+def service(settings: Settings, catalog: Catalog, director_email: str) -> FairUseRollup:
     return FairUseRollup(
-        calls=wiring.calls(settings),
+        calls=stores.calls_store(settings),
         ledger=FairUseLedger(settings.ledger_table, aws.client("dynamodb")),
-        accounts=wiring.accounts(settings),
-        outbox=wiring.outbox(settings),
+        accounts=stores.accounts_store(settings),
+        outbox=stores.notice_outbox(settings),
         catalog=catalog,
-        director_email=settings.director_email,
+        director_email=director_email,
     )
+
+
+class FairUseJob:
+    """FairUseRollupFunction's two entry points: the schedule's run and one queue record (one account-month)."""
+
+    def __init__(
+        self, *, rollup: FairUseRollup, sqs: Any, queue_url: str, clock: Callable[[], datetime], batch_workers: int
+    ) -> None:
+        self.rollup = rollup
+        self.sqs = sqs
+        self.queue_url = queue_url
+        self.clock = clock
+        self.batch_workers = batch_workers
+
+    def start_run(self, as_of: datetime, now: datetime) -> dict[str, Any]:
+        correlate("fair-use", as_of.isoformat())
+        redelivered = self.rollup.outbox.redeliver_stale(now)
+        result = self.rollup.dispatch(self.sqs, self.queue_url, as_of, now)
+        count("FairUseAccountMonthsDue", result["accounts_dispatched"])
+        return {"as_of": as_of.isoformat(), **result, "notices_redelivered": redelivered}
+
+    def handle_record(self, record: SqsRecord) -> None:
+        message = RollupMessage.from_json(record["body"])
+        logger.thread_safe_append_keys(account_id=message.account_id, month=str(message.month))
+        correlate("fair-use", message.as_of.isoformat())
+        outcome = self.rollup.process(message, self.clock())
+        count("FairUseRollups" if outcome == "rolled_up" else "FairUseUpToDate")
 
 
 # ---------------------------------------------------------------------------------------- the read view
@@ -428,6 +446,6 @@ def month_view(
 def read_month(settings: Settings, catalog: Catalog, account_id: str, month_text: str) -> dict[str, Any]:
     """The read endpoint's answer: 422 for a malformed month, 404 for an unknown account."""
     month = parse_month(month_text)
-    account = wiring.accounts(settings).require(account_id)
+    account = stores.accounts_store(settings).require(account_id)
     ledger = FairUseLedger(settings.ledger_table, aws.client("dynamodb"))
-    return month_view(wiring.calls(settings), ledger, account, month, catalog)
+    return month_view(stores.calls_store(settings), ledger, account, month, catalog)

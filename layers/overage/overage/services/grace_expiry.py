@@ -9,17 +9,20 @@ needs attention by the run's time (grace end, reminder, deadline) and fans them 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from overage.domain.catalog import Catalog
 from overage.domain.excess_profiles import Step, advance
-from overage.excess_profiles import ExcessProfiles, Plan
+from overage.domain.instants import parse_instant
 from overage.notices.excess_profiles import fee_terms
 from overage.notices.outbox import NoticeOutbox
 from overage.runtime.fanout import fan_out, send_batch
-from overage.runtime.observability import logger
+from overage.runtime.observability import correlate, count, logger
+from overage.runtime.sqs_batch import SqsRecord
+from overage.services.excess_profiles import ExcessProfiles, Plan
 from overage.store.accounts import AccountsStore
 from overage.store.excess_profiles import ExcessProfilesStore, LoadedAccount
 from overage.store.ledger import LedgerStore
@@ -82,3 +85,41 @@ class GraceExpiry:
                 break
             steps.append(written.step)
         return steps
+
+
+class GraceExpiryJob:
+    """GraceExpiryFunction's two entry points: the schedule's run and one queue record (one account's due steps)."""
+
+    def __init__(
+        self,
+        *,
+        grace: GraceExpiry,
+        store: ExcessProfilesStore,
+        outbox: NoticeOutbox,
+        sqs: Any,
+        queue_url: str,
+        clock: Callable[[], datetime],
+        batch_workers: int,
+    ) -> None:
+        self.grace = grace
+        self.store = store
+        self.outbox = outbox
+        self.sqs = sqs
+        self.queue_url = queue_url
+        self.clock = clock
+        self.batch_workers = batch_workers
+
+    def start_run(self, as_of: datetime, now: datetime) -> dict[str, Any]:
+        correlate("grace-expiry", as_of.isoformat())
+        redelivered = self.outbox.redeliver_stale(now)
+        dispatched = dispatch_due(self.store, self.sqs, self.queue_url, as_of)
+        count("GraceAccountsDue", dispatched)
+        return {"as_of": as_of.isoformat(), "accounts_dispatched": dispatched, "notices_redelivered": redelivered}
+
+    def handle_record(self, record: SqsRecord) -> None:
+        message = json.loads(record["body"])
+        logger.thread_safe_append_keys(account_id=message["account_id"])
+        correlate("grace-expiry", message["as_of"])
+        for step in self.grace.process_account(message["account_id"], parse_instant(message["as_of"]), self.clock()):
+            for happening in step.happenings:
+                count(f"ExcessProfiles_{happening.kind}")

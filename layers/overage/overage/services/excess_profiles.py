@@ -6,18 +6,16 @@ invoice or its new status, and the notices, staged claimed and delivered once th
 
 Public interface
 ----------------
-``on_limit_changed(context_like, account_id: str, occurred_at: datetime, now: datetime, cause: str) -> None``
+``on_limit_changed(deps, account_id: str, occurred_at: datetime, now: datetime, cause: str) -> None``
     Call it after the account item holds a new package or number of profile packs (``account.upserted``, a plan
-    change applied immediately or on its billing date). ``context_like`` is any object with the attributes
-    ``accounts`` (``AccountsStore``), ``ledger`` (``LedgerStore``), ``outbox`` (``NoticeOutbox``) and ``catalog``
-    (``Catalog``): ``ingest.IngestContext`` and ``renewals.RenewalBilling`` both qualify. ``occurred_at`` is the
-    business time of the change (a grace period it opens counts from it; it resolves an episode only if it is before
-    the grace end); ``now`` is the operational clock (notice claims); ``cause`` names the fact in the episode's
-    history and the notice ids, e.g. ``"plan.change_requested:<event id>"``. Within grace, a count at or under the
-    new limit resolves the episode (outcome ``resolved_by_limit_increase``, no fee); a lower limit that puts the count
-    over opens one (``profiles.exceeded``). Idempotent: with nothing to change it reads the account once, writes
-    nothing. Raises ``NotFound`` for an unknown account.
-``profiles_counted(event, context)``: the ``profiles.counted`` webhook handler (registered in ingest).
+    change applied immediately or on its billing date), with the ``Deps`` of the work (``services.deps``).
+    ``occurred_at`` is the business time of the change (a grace period it opens counts from it; it resolves an
+    episode only if it is before the grace end); ``now`` is the operational clock (notice claims); ``cause`` names
+    the fact in the episode's history and the notice ids, e.g. ``"plan.change_requested:<event id>"``. Within grace,
+    a count at or under the new limit resolves the episode (outcome ``resolved_by_limit_increase``, no fee); a lower
+    limit that puts the count over opens one (``profiles.exceeded``). Idempotent: with nothing to change it reads
+    the account once, writes nothing. Raises ``NotFound`` for an unknown account.
+``profiles_counted(event, deps)``: the ``profiles.counted`` webhook handler (dispatched by ``services.crm_events``).
 ``billing_hook(settings, catalog)``: the renewal hook adding the monthly excess-profile line.
 ``ExcessProfiles``: the engine (``commit`` one step), used by ``grace_expiry`` and ``payments``.
 """
@@ -27,9 +25,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
-from overage import wiring
 from overage.domain.account import Account, version_key
 from overage.domain.catalog import Catalog
 from overage.domain.excess_profiles import (
@@ -45,34 +42,19 @@ from overage.domain.invoice import Invoice
 from overage.errors import NotFound, StoreError
 from overage.notices.excess_profiles import notices_for
 from overage.notices.outbox import NoticeOutbox
-from overage.renewals import BillingContribution, BillingHook
 from overage.runtime.config import Settings
 from overage.runtime.observability import logger
+from overage.services import deps as stores
+from overage.services.deps import Deps
+from overage.services.renewal import BillingContribution, BillingHook
 from overage.store.accounts import AccountsStore, LimitEntry
 from overage.store.excess_profiles import ExcessProfilesStore, LoadedAccount
 from overage.store.ledger import LedgerStore
 
 if TYPE_CHECKING:
     from overage.domain.crm_events import ProfilesCounted  # the webhook's model: not loaded by the scheduled functions
-    from overage.ingest import IngestContext
 
 MAX_ATTEMPTS = 8
-
-
-class ExcessContext(Protocol):
-    """What the engine needs; ``IngestContext`` and ``RenewalBilling`` both provide it."""
-
-    @property
-    def accounts(self) -> AccountsStore: ...
-
-    @property
-    def ledger(self) -> LedgerStore: ...
-
-    @property
-    def outbox(self) -> NoticeOutbox: ...
-
-    @property
-    def catalog(self) -> Catalog: ...
 
 
 @dataclass
@@ -95,8 +77,8 @@ class ExcessProfiles:
         self.store = ExcessProfilesStore(accounts, ledger, catalog)
 
     @classmethod
-    def of(cls, context: ExcessContext) -> ExcessProfiles:
-        return cls(accounts=context.accounts, ledger=context.ledger, outbox=context.outbox, catalog=context.catalog)
+    def of(cls, deps: Deps) -> ExcessProfiles:
+        return cls(accounts=deps.accounts, ledger=deps.ledger, outbox=deps.outbox, catalog=deps.catalog)
 
     def commit(
         self,
@@ -127,8 +109,7 @@ class ExcessProfiles:
             items = self._items(loaded, plan)
             items += [self.outbox.stage(notice, now) for notice in notices]
             if self.store.transact(items):
-                for notice in notices:
-                    self.outbox.deliver(notice, now)
+                self.outbox.deliver_committed(notices, now)
                 logger.info(
                     "excess-profile step written",
                     extra={"account_id": account_id, "happened": [h.kind for h in plan.step.happenings]},
@@ -181,15 +162,15 @@ def standing_of(step: Step) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------------ webhook facts
 
 
-def profiles_counted(event: ProfilesCounted, context: IngestContext) -> dict[str, Any]:
+def profiles_counted(event: ProfilesCounted, deps: Deps) -> dict[str, Any]:
     """``profiles.counted``: the snapshot joins the history; if newer than the count in force it becomes it
     (last-writer-wins) and the episode follows; an older one changes nothing (``stale``)."""
-    engine = ExcessProfiles.of(context)
+    engine = ExcessProfiles.of(deps)
     loaded = engine.store.require(event.account_id)
     version = version_key(event.occurred_at, event.id)
     engine.store.put_snapshot(event.account_id, version, event.data.count)
     cause = f"profiles.counted:{event.id}"
-    policy = context.catalog.policy
+    policy = deps.catalog.policy
 
     def plan(current: LoadedAccount) -> Plan:
         step = apply_snapshot(
@@ -202,7 +183,7 @@ def profiles_counted(event: ProfilesCounted, context: IngestContext) -> dict[str
         )
         return Plan(step, counted=True)
 
-    _, written = engine.commit(event.account_id, plan, context.received_at, first=loaded)
+    _, written = engine.commit(event.account_id, plan, deps.received_at, first=loaded)
     assert written is not None
     if written.step.stale:
         return {"outcome": "stale"}
@@ -213,11 +194,9 @@ def profiles_counted(event: ProfilesCounted, context: IngestContext) -> dict[str
     }
 
 
-def on_limit_changed(
-    context_like: ExcessContext, account_id: str, occurred_at: datetime, now: datetime, cause: str
-) -> None:
+def on_limit_changed(deps: Deps, account_id: str, occurred_at: datetime, now: datetime, cause: str) -> None:
     """The account's profile limit may have changed: measure the count in force against it (see module doc)."""
-    engine = ExcessProfiles.of(context_like)
+    engine = ExcessProfiles.of(deps)
     policy = engine.catalog.policy
     source, _, fact_id = cause.partition(":")
     version = version_key(occurred_at, fact_id)
@@ -250,8 +229,8 @@ def billing_hook(settings: Settings, catalog: Catalog) -> BillingHook:
     """Adds to each monthly billing date after an episode's grace end the excess at 00:00 UTC of that date:
     (count in force − limit) × fee per profile, code ``excess_profiles``. Costs nothing for accounts without an
     episode (the account item says so); otherwise one Query for the snapshot in force."""
-    accounts = wiring.accounts(settings)
-    store = ExcessProfilesStore(accounts, wiring.ledger(settings), catalog)
+    accounts = stores.accounts_store(settings)
+    store = ExcessProfilesStore(accounts, stores.ledger_store(settings), catalog)
 
     def hook(account: Account, billing_date: date, now: datetime) -> BillingContribution:
         episode = Episode.from_map(account.open_episode) if account.open_episode else None
@@ -283,9 +262,9 @@ def billing_hook(settings: Settings, catalog: Catalog) -> BillingHook:
     return hook
 
 
-def episodes(context_like: ExcessContext, account_id: str) -> list[dict[str, Any]]:
+def episodes(deps: Deps, account_id: str) -> list[dict[str, Any]]:
     """Every episode of an account with its outcome and history (for the report and support staff)."""
-    store = ExcessProfilesStore(context_like.accounts, context_like.ledger, context_like.catalog)
-    if context_like.accounts.get(account_id) is None:
+    store = ExcessProfilesStore(deps.accounts, deps.ledger, deps.catalog)
+    if deps.accounts.get(account_id) is None:
         raise NotFound(f"account {account_id} is not known")
     return store.episodes(account_id)

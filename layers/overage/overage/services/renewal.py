@@ -14,22 +14,21 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from overage.domain.account import Account, all_billing_shards, version_instant
 from overage.domain.calendar import next_billing_date
 from overage.domain.catalog import Catalog
-from overage.domain.instants import midnight_utc, to_key
+from overage.domain.instants import midnight_utc, parse_instant, to_key
 from overage.domain.money import InvoiceLine
+from overage.domain.notice import Notice
 from overage.domain.renewal import RenewalOutcome, bill_renewal
-from overage.notices.billing import renewal_notice
-from overage.notices.model import Notice
 from overage.notices.outbox import NoticeOutbox
+from overage.notices.renewal import renewal_notice
 from overage.runtime.fanout import fan_out, send_batch
-from overage.runtime.observability import logger
-from overage.store.accounts import ACCOUNT_SK, AccountsStore
-from overage.store.dynamo import is_condition_failure, serialize, store_error
+from overage.runtime.observability import correlate, count, logger
+from overage.runtime.sqs_batch import SqsRecord
+from overage.store.accounts import AccountsStore
 from overage.store.ledger import LedgerStore
+from overage.store.transaction import commit
 
 
 @dataclass
@@ -57,7 +56,7 @@ class FollowUp:
 
     It is recorded on the account item (``follow_ups``: kind → args) by the billing write itself and removed once
     done, so when the process dies in between, the retry (which finds the date billed) still finishes it. The runner
-    registered for ``kind`` (``renewal_hooks.follow_up_runners``) must be idempotent: a retry may run it again.
+    registered for ``kind`` (``wiring.follow_up_runners``) must be idempotent: a retry may run it again.
     """
 
     kind: str
@@ -82,22 +81,7 @@ class BillingMessage:
 def due_account_ids(accounts: AccountsStore, up_to: date) -> Iterator[str]:
     """Accounts whose next billing date is on or before ``up_to``: one Query per shard, never a Scan."""
     for shard in all_billing_shards():
-        kwargs: dict[str, Any] = {
-            "TableName": accounts.table,
-            "IndexName": "DueIndex",
-            "KeyConditionExpression": "billing_shard = :s AND next_billing_date <= :d",
-            "ExpressionAttributeValues": {":s": {"S": shard}, ":d": {"S": up_to.isoformat()}},
-        }
-        while True:
-            try:
-                page = accounts.client.query(**kwargs)
-            except ClientError as error:
-                raise store_error(error, "querying due accounts") from error
-            for item in page.get("Items", []):
-                yield item["pk"]["S"]
-            if "LastEvaluatedKey" not in page:
-                break
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        yield from accounts.due_in_shard(shard, up_to)
 
 
 def dispatch_due(accounts: AccountsStore, sqs: Any, queue_url: str, as_of: datetime) -> int:
@@ -195,46 +179,28 @@ class RenewalBilling:
             extra_lines=extra,
         )
         following = next_billing_date(account.started_on, 1, billing_date)
-        sets = ["next_billing_date = :next", "last_billed_on = :d", "overrun_streak = :streak"]
-        values: dict[str, Any] = {
-            ":pv": {"S": version},
-            ":next": {"S": following.isoformat()},
-            ":d": {"S": billing_date.isoformat()},
-            ":streak": {"N": str(outcome.overrun_streak)},
-        }
-        names: dict[str, str] = {}
         if follow_ups:  # recorded in the billing write itself: a retry finishes them if this process dies first
             updates["follow_ups"] = follow_ups
-        for n, (attribute, value) in enumerate(sorted(updates.items())):
-            names[f"#h{n}"] = attribute
-            values[f":h{n}"] = serialize(value)
-            sets.append(f"#h{n} = :h{n}")
-        update: dict[str, Any] = {
-            "TableName": self.accounts.table,
-            "Key": {"pk": {"S": account.account_id}, "sk": {"S": ACCOUNT_SK}},
-            "UpdateExpression": "SET " + ", ".join(sets),
-            # Only if nobody billed this date meanwhile and the subscription is still the one we priced.
-            "ConditionExpression": "next_billing_date = :d AND profile_version = :pv",
-            "ExpressionAttributeValues": values,
-        }
-        if names:
-            update["ExpressionAttributeNames"] = names
-        items: list[dict[str, Any]] = [{"Update": update}, *hook_items]
+        billed = self.accounts.billed_item(
+            account.account_id,
+            billing_date=billing_date,
+            following=following,
+            overrun_streak=outcome.overrun_streak,
+            profile_version=version,
+            updates=updates,
+        )
+        items: list[dict[str, Any]] = [billed, *hook_items]
         notices = list(hook_notices)
         if outcome.invoice is not None:
             notices.append(renewal_notice(account, outcome))
             items.append(self.ledger.put_invoice_item(outcome.invoice))
         items += [self.outbox.stage(notice, now) for notice in notices]
-        try:
-            self.accounts.client.transact_write_items(TransactItems=items)
-        except ClientError as error:
-            if is_condition_failure(error):
-                logger.info(
-                    "billing date already billed by another run",
-                    extra={"account_id": account.account_id, "billing_date": billing_date.isoformat()},
-                )
-                return None
-            raise store_error(error, "issuing a renewal invoice") from error
+        if not commit(self.accounts.client, items, "issuing a renewal invoice"):
+            logger.info(
+                "billing date already billed by another run",
+                extra={"account_id": account.account_id, "billing_date": billing_date.isoformat()},
+            )
+            return None
         if outcome.invoice is not None:
             logger.info(
                 "invoice issued",
@@ -255,15 +221,32 @@ class RenewalBilling:
         """Run each recorded follow-up, then remove it from the account item (only if it is still the same one)."""
         for kind, args in sorted(follow_ups.items()):
             self.follow_up_runners[kind](account_id, args, now)
-            try:
-                self.accounts.client.update_item(
-                    TableName=self.accounts.table,
-                    Key={"pk": {"S": account_id}, "sk": {"S": ACCOUNT_SK}},
-                    UpdateExpression="REMOVE follow_ups.#k",
-                    ConditionExpression="follow_ups.#k = :args",
-                    ExpressionAttributeNames={"#k": kind},
-                    ExpressionAttributeValues={":args": serialize(args)},
-                )
-            except ClientError as error:
-                if not is_condition_failure(error):  # else: done meanwhile by another run
-                    raise store_error(error, "closing a billing follow-up") from error
+            self.accounts.close_follow_up(account_id, kind, args)
+
+
+class RenewalJob:
+    """RenewalBillingFunction's two entry points: the schedule's run (redeliver stale notices, fan the due accounts
+    out) and one queue record (bill one account)."""
+
+    def __init__(
+        self, *, billing: RenewalBilling, sqs: Any, queue_url: str, clock: Callable[[], datetime], batch_workers: int
+    ) -> None:
+        self.billing = billing
+        self.sqs = sqs
+        self.queue_url = queue_url
+        self.clock = clock
+        self.batch_workers = batch_workers
+
+    def start_run(self, as_of: datetime, now: datetime) -> dict[str, Any]:
+        correlate("renewal", as_of.isoformat())
+        redelivered = self.billing.outbox.redeliver_stale(now)
+        dispatched = dispatch_due(self.billing.accounts, self.sqs, self.queue_url, as_of)
+        count("AccountsDue", dispatched)
+        return {"as_of": as_of.isoformat(), "accounts_dispatched": dispatched, "notices_redelivered": redelivered}
+
+    def handle_record(self, record: SqsRecord) -> None:
+        message = json.loads(record["body"])
+        logger.thread_safe_append_keys(account_id=message["account_id"])
+        correlate("renewal", message["as_of"])
+        outcomes = self.billing.bill_account(message["account_id"], parse_instant(message["as_of"]), self.clock())
+        count("InvoicesIssued", sum(1 for outcome in outcomes if outcome.invoice is not None))

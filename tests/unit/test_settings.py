@@ -1,0 +1,70 @@
+"""Each function's settings model against the environment template.yaml gives it: every variable the model requires
+is there and valid, and nothing the template sets for the function is left unread by its model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from overage.runtime.config import FUNCTION_SETTINGS, Settings, WebhookSettings
+from overage_local.template import LocalTemplate
+from pydantic import ValidationError
+
+ROOT = Path(__file__).resolve().parents[2]
+# Read by Powertools or the runtime, not by our models.
+NOT_OURS = {
+    "POWERTOOLS_SERVICE_NAME",
+    "POWERTOOLS_METRICS_NAMESPACE",
+    "POWERTOOLS_LOG_LEVEL",
+    "PYDANTIC_DISABLE_PLUGINS",
+}
+
+
+@pytest.fixture(scope="module")
+def template() -> LocalTemplate:
+    return LocalTemplate.from_file(ROOT / "template.yaml")
+
+
+def aliases(model: type[Settings]) -> set[str]:
+    return {field.alias or name for name, field in model.model_fields.items()}
+
+
+@pytest.mark.parametrize("logical_id", sorted(FUNCTION_SETTINGS))
+def test_each_function_environment_validates_against_its_own_model(template: LocalTemplate, logical_id: str) -> None:
+    environment = template.function_environment(logical_id)
+    model = FUNCTION_SETTINGS[logical_id]
+    settings = model.from_env(environment)
+    # every required field came from the template, not from a default
+    for name, field in model.model_fields.items():
+        if field.is_required():
+            assert getattr(settings, name), (logical_id, name)
+    # and what the template sets for this function alone (beyond Globals), its model reads
+    own = set(environment) - _globals(template)
+    assert own - aliases(model) - NOT_OURS == set(), logical_id
+
+
+def _globals(template: LocalTemplate) -> set[str]:
+    return set(template.data["Globals"]["Function"]["Environment"]["Variables"])
+
+
+def test_every_function_of_the_template_has_a_settings_model(template: LocalTemplate) -> None:
+    functions = {k for k, v in template.data["Resources"].items() if v["Type"] == "AWS::Serverless::Function"}
+    assert functions == set(FUNCTION_SETTINGS)
+
+
+def test_a_missing_or_empty_required_variable_fails_naming_it(template: LocalTemplate) -> None:
+    environment = template.function_environment("CrmWebhookFunction")
+    for name in ("WEBHOOK_SECRET_PARAMETER", "IDEMPOTENCY_TABLE", "LEDGER_TABLE"):
+        for broken in ({k: v for k, v in environment.items() if k != name}, {**environment, name: ""}):
+            with pytest.raises(ValidationError, match=name):
+                WebhookSettings.from_env(broken)
+
+
+def test_current_parses_once_per_environment(monkeypatch: pytest.MonkeyPatch, template: LocalTemplate) -> None:
+    for name, value in template.function_environment("CrmWebhookFunction").items():
+        monkeypatch.setenv(name, value)
+    first = WebhookSettings.current()
+    assert WebhookSettings.current() is first
+    monkeypatch.setenv("IDEMPOTENCY_TTL_DAYS", "7")
+    changed = WebhookSettings.current()
+    assert (changed is not first, changed.idempotency_ttl_days) == (True, 7)
