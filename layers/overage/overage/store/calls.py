@@ -32,7 +32,9 @@ from botocore.exceptions import ClientError
 
 from overage.domain.fair_use import Call, Entitlement, all_month_shards, month_shard
 from overage.domain.instants import Month, parse_instant, to_key
+from overage.errors import StoreError
 from overage.store.dynamo import from_item, is_condition_failure, query_all, serialize, store_error, to_item
+from overage.store.transaction import commit
 
 PENDING_INDEX = "PendingIndex"
 RUN_TTL = timedelta(days=90)
@@ -151,16 +153,10 @@ class CallsStore:
                 }
             },
         ]
-        last: ClientError  # the last cancellation, when every attempt lost to a concurrent write
         for _attempt in range(RECORD_ATTEMPTS):
-            try:
-                self.client.transact_write_items(TransactItems=items)
-            except ClientError as error:
-                if not is_condition_failure(error):
-                    raise store_error(error, "recording a call") from error
+            if not commit(self.client, items, "recording a call"):
                 stored = self.stored_call(account_id, call.call_id)
                 if stored is None:  # cancelled by a concurrent write to the month marker (another call): again
-                    last = error
                     continue
                 same = (
                     stored.get("user_id") == call.user_id
@@ -170,7 +166,7 @@ class CallsStore:
                 return RecordResult("duplicate" if same else "conflict", False, stored)
             marker = self.marker(account_id, month)
             return RecordResult("recorded", bool(marker and marker.revision > 0))
-        raise store_error(last, "recording a call")
+        raise StoreError(f"recording call {call.call_id} kept losing to concurrent writes of its month marker")
 
     def stored_call(self, account_id: str, call_id: str) -> dict[str, Any] | None:
         try:

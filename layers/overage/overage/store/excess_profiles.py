@@ -32,9 +32,10 @@ from overage.domain.excess_profiles import Episode, Happening, LimitChange, Prof
 from overage.domain.instants import month_key, parse_instant, to_key
 from overage.errors import NotFound
 from overage.store.accounts import ACCOUNT_SK, LIMIT_HISTORY, UNKNOWN_SOURCE, AccountsStore, LimitEntry, limit_entries
-from overage.store.dynamo import from_item, is_condition_failure, query_all, serialize, store_error, to_item
+from overage.store.dynamo import from_item, query_all, serialize, store_error, to_item
 from overage.store.ledger import INVOICE, LedgerStore
 from overage.store.report_index import episode_marker_item
+from overage.store.transaction import commit
 
 EPISODE = "EPISODE#"
 GRACE_INDEX = "GraceIndex"
@@ -205,13 +206,7 @@ class ExcessProfilesStore:
 
     def transact(self, items: list[dict[str, Any]]) -> bool:
         """All or nothing; False when a condition failed (someone else changed what the step was computed from)."""
-        try:
-            self.client.transact_write_items(TransactItems=items)
-        except ClientError as error:
-            if is_condition_failure(error):
-                return False
-            raise store_error(error, "writing an excess-profile step") from error
-        return True
+        return commit(self.client, items, "writing an excess-profile step")
 
     # ------------------------------------------------------------------ transaction items
     def account_update(

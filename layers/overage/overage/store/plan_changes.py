@@ -15,8 +15,9 @@ from botocore.exceptions import ClientError
 
 from overage.domain.instants import to_key
 from overage.store.accounts import ACCOUNT_SK
-from overage.store.dynamo import from_item, is_condition_failure, query_all, serialize, store_error, to_item
+from overage.store.dynamo import from_item, query_all, serialize, store_error, to_item
 from overage.store.report_index import REPORT_KEY, report_key_at
+from overage.store.transaction import commit
 
 CHANGE = "CHANGE#"
 
@@ -144,10 +145,4 @@ class PlanChangeStore:
 
     def commit(self, items: list[dict[str, Any]]) -> bool:
         """Write all or nothing; False when a condition failed (someone else changed the account or the change)."""
-        try:
-            self.client.transact_write_items(TransactItems=items)
-        except ClientError as error:
-            if is_condition_failure(error):
-                return False
-            raise store_error(error, "applying a plan change") from error
-        return True
+        return commit(self.client, items, "applying a plan change")
