@@ -24,7 +24,7 @@ export AWS_ACCESS_KEY_ID ?= testing
 export AWS_SECRET_ACCESS_KEY ?= testing
 export POWERTOOLS_TRACE_DISABLED ?= 1
 export SAM_CLI_TELEMETRY := 0
-export POWERTOOLS_METRICS_NAMESPACE ?= overage
+export POWERTOOLS_METRICS_NAMESPACE ?= Overage
 export POWERTOOLS_SERVICE_NAME ?= overage
 
 .PHONY: help install demo test unit coverage lint format validate security build layer bench clean env-vars mutate

@@ -3,6 +3,7 @@ association: standard, t50, annual, USD, started 10 Jan 2026) that a test overri
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import date
 from typing import Any
@@ -107,4 +108,103 @@ def change_body(account_id: str, occurred_at: str, event_id: str = "evt_chg_1", 
         "occurred_at": occurred_at,
         "account_id": account_id,
         "data": data,
+    }
+
+
+# ---------------------------------------------------------------- what SES says of a notice email (spec §3.9)
+def ses_event(
+    event_type: str,
+    ses_message_id: str,
+    recipient: str,
+    *,
+    bounce_type: str = "Permanent",
+    timestamp: str = "2026-02-05T10:01:00.000Z",
+) -> dict[str, Any]:
+    """An SES event record as a configuration set publishes it to SNS (the SES developer guide's examples: "Examples
+    of event data that Amazon SES publishes to Amazon SNS"), for ``Bounce``, ``Complaint`` or ``Delivery``."""
+    mail = {
+        "timestamp": "2026-02-05T10:00:00.000Z",
+        "source": "billing@example.com",
+        "sourceArn": "arn:aws:ses:eu-west-1:123456789012:identity/billing@example.com",
+        "sendingAccountId": "123456789012",
+        "messageId": ses_message_id,
+        "destination": [recipient],
+        "headersTruncated": False,
+        "headers": [
+            {"name": "From", "value": "billing@example.com"},
+            {"name": "To", "value": recipient},
+            {"name": "Subject", "value": "A notice from overage"},
+        ],
+        "commonHeaders": {"from": ["billing@example.com"], "to": [recipient], "subject": "A notice from overage"},
+        "tags": {
+            "ses:configuration-set": ["overage-local-notices"],
+            "ses:source-ip": ["192.0.2.0"],
+            "ses:from-domain": ["example.com"],
+            "ses:caller-identity": ["overage"],
+            "notice_kind": ["profiles_exceeded"],
+        },
+    }
+    record: dict[str, Any] = {"eventType": event_type, "mail": mail}
+    if event_type == "Bounce":
+        permanent = bounce_type == "Permanent"
+        record["bounce"] = {
+            "bounceType": bounce_type,
+            "bounceSubType": "General" if permanent else "MailboxFull",
+            "bouncedRecipients": [
+                {
+                    "emailAddress": recipient,
+                    "action": "failed",
+                    "status": "5.1.1" if permanent else "4.2.2",
+                    "diagnosticCode": "smtp; 550 5.1.1 user unknown" if permanent else "smtp; 452 4.2.2 mailbox full",
+                }
+            ],
+            "timestamp": timestamp,
+            "feedbackId": f"feedback-{ses_message_id}",
+            "reportingMTA": "dsn; mta.example.com",
+        }
+    elif event_type == "Complaint":
+        record["complaint"] = {
+            "complainedRecipients": [{"emailAddress": recipient}],
+            "timestamp": timestamp,
+            "feedbackId": f"feedback-{ses_message_id}",
+            "userAgent": "Mozilla/5.0",
+            "complaintFeedbackType": "abuse",
+            "arrivalDate": timestamp,
+        }
+    elif event_type == "Delivery":
+        record["delivery"] = {
+            "timestamp": timestamp,
+            "processingTimeMillis": 1200,
+            "recipients": [recipient],
+            "smtpResponse": "250 2.6.0 Message received",
+            "reportingMTA": "mta.example.com",
+        }
+    return record
+
+
+def sns_event(*records: dict[str, Any], topic: str = "overage-local-EmailFeedbackTopic") -> dict[str, Any]:
+    """The Lambda event SNS delivers for each message (one record per message, as SNS invokes a function)."""
+    arn = f"arn:aws:sns:eu-west-1:123456789012:{topic}"
+    return {
+        "Records": [
+            {
+                "EventSource": "aws:sns",
+                "EventVersion": "1.0",
+                "EventSubscriptionArn": f"{arn}:2bcfbf39-05c3-41de-beaa-fcfcc21c8f55",
+                "Sns": {
+                    "Type": "Notification",
+                    "MessageId": f"95df01b4-ee98-5cb9-9903-4c221d41eb5{index}",
+                    "TopicArn": arn,
+                    "Subject": None,
+                    "Message": json.dumps(record),
+                    "Timestamp": "2026-02-05T10:01:01.000Z",
+                    "SignatureVersion": "1",
+                    "Signature": "EXAMPLE",
+                    "SigningCertUrl": "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-EXAMPLE.pem",
+                    "UnsubscribeUrl": f"https://sns.eu-west-1.amazonaws.com/?Action=Unsubscribe&SubscriptionArn={arn}",
+                    "MessageAttributes": {},
+                },
+            }
+            for index, record in enumerate(records)
+        ]
     }

@@ -12,7 +12,7 @@ os.environ.update(
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "POWERTOOLS_TRACE_DISABLED": "1",
-        "POWERTOOLS_METRICS_NAMESPACE": "overage-tests",
+        "POWERTOOLS_METRICS_NAMESPACE": "Overage",
         "POWERTOOLS_SERVICE_NAME": "overage",
     }
 )

@@ -16,7 +16,7 @@ from overage.runtime.sqs_batch import process_batch
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
-@metrics.log_metrics
+@metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     job = wiring.fair_use_rollup(FairUseSettings.current())
     if "Records" in event:

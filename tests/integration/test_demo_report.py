@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from overage_local import demo_report as scenario
 
-from tests.integration.test_usage_report import FEBRUARY_RUN, given_a_month_of_contact_overruns
+from tests.scenarios import FEBRUARY_RUN, given_a_month_of_contact_overruns
 from tests.support import World, report_run
 
 

@@ -430,7 +430,7 @@ def test_a_renewal_invoice_can_be_paid_too(world: World) -> None:
 
 
 def test_a_quiet_run_costs_one_query_per_shard(world: World) -> None:
-    from tests.integration.test_renewal_scale import dynamodb_calls
+    from tests.support import dynamodb_calls
 
     given_account(world)
     world.webhook(profiles_body(ACC, "2026-03-01T09:00:00Z", 205))

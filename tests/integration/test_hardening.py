@@ -15,6 +15,7 @@ import pytest
 from botocore.exceptions import ClientError
 from overage.runtime import aws
 
+from tests.builders import change_body
 from tests.support import (
     World,
     call_body,
@@ -26,18 +27,6 @@ from tests.support import (
     report_run,
     upsert_body,
 )
-
-
-def _change(account_id: str, occurred_at: str, event_id: str = "evt_chg", **data: Any) -> dict[str, Any]:
-    data.setdefault("reason", "asked on the phone")
-    data.setdefault("requested_by", "support:ann")
-    return {
-        "id": event_id,
-        "type": "plan.change_requested",
-        "occurred_at": occurred_at,
-        "account_id": account_id,
-        "data": data,
-    }
 
 
 def _fields(body: dict[str, Any]) -> list[str]:
@@ -105,7 +94,7 @@ def test_a_permanent_ses_refusal_after_a_plan_change_is_a_failed_delivery_and_th
     emails_before = len(world.emails())
     # When an upgrade is requested (it commits: change, invoice, notice)
     with ses_refusing({"a,b@example.com"}) as refused:
-        status, body = world.webhook(_change("acc_1", "2026-03-25T10:00:00Z", contact_tier="t150"))
+        status, body = world.webhook(change_body("acc_1", "2026-03-25T10:00:00Z", contact_tier="t150"))
         # Then the CRM is told the change was applied, once: 202, never a 5xx that it would retry
         assert status == 202, body
         assert body["outcome"] == "applied"
@@ -320,7 +309,7 @@ def test_a_payment_dated_before_its_invoice_was_issued_is_422_and_lifts_nothing(
 @pytest.mark.parametrize("effective", ["period_end", "immediate"])
 def test_a_plan_change_dated_before_the_subscription_started_is_422(world: World, effective: str) -> None:
     _monthly(world, "acc_1", started_on="2026-11-03", customer_since="2026-11-03")
-    body = _change("acc_1", "1970-01-01T00:00:00Z", contact_tier="t100", effective=effective)
+    body = change_body("acc_1", "1970-01-01T00:00:00Z", contact_tier="t100", effective=effective)
     status, answer = world.webhook(body)
     assert (status, _fields(answer)) == (422, ["occurred_at"])
     assert "pending_change" not in world.account_item("acc_1")

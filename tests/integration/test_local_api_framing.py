@@ -21,8 +21,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_local_runner import API_TEMPLATE, BOOM_APP, ECHO_APP, write_project
-from tests.integration.test_over_http import OVERAGE, SECRET, Stack, free_port, wait_until_listening
+from tests.local_stack import (
+    API_TEMPLATE,
+    BOOM_APP,
+    ECHO_APP,
+    OVERAGE,
+    SECRET,
+    Stack,
+    free_port,
+    wait_until_listening,
+    write_project,
+)
 from tests.support import ROOT, upsert_body
 
 BURST = 50

@@ -11,7 +11,6 @@ import os
 import socket
 import subprocess
 import sys
-import textwrap
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -35,6 +34,8 @@ from overage_local.template import (
     parse_template,
 )
 
+from tests.local_stack import API_TEMPLATE, BOOM_APP, ECHO_APP, free_port, write_project
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 REGION = "eu-west-1"
 
@@ -49,23 +50,6 @@ def _local_aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     monkeypatch.delenv("OVERAGE_WEBHOOK_SECRET", raising=False)
     monkeypatch.delenv("OVERAGE_ENDPOINT_URL", raising=False)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def write_project(root: Path, template: str, functions: dict[str, str]) -> Path:
-    """A throwaway SAM project: template.yaml plus functions/<dir>/app.py for each entry."""
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "template.yaml").write_text(textwrap.dedent(template))
-    for folder, source in functions.items():
-        code_dir = root / "functions" / folder
-        code_dir.mkdir(parents=True, exist_ok=True)
-        (code_dir / "app.py").write_text(textwrap.dedent(source))
-    return root / "template.yaml"
 
 
 # ------------------------------------------------------------------------------------------ template
@@ -510,65 +494,6 @@ def test_cli_webhook_send_signs_and_delivers(
 
 
 # ------------------------------------------------------------------------------------------ local api
-
-API_TEMPLATE = """
-AWSTemplateFormatVersion: "2010-09-09"
-Transform: AWS::Serverless-2016-10-31
-Globals:
-  Function:
-    Layers: [!Ref SharedLayer]
-Resources:
-  SharedLayer:
-    Type: AWS::Serverless::LayerVersion
-    Properties: {ContentUri: layers/shared}
-  Api:
-    Type: AWS::Serverless::Api
-    Properties: {StageName: v1}
-  EchoFunction:
-    Type: AWS::Serverless::Function
-    Properties:
-      CodeUri: functions/echo
-      Handler: app.lambda_handler
-      Events:
-        Account:
-          Type: Api
-          Properties: {RestApiId: !Ref Api, Path: "/accounts/{id}", Method: GET}
-        Literal:
-          Type: Api
-          Properties: {RestApiId: !Ref Api, Path: /accounts/me, Method: GET}
-        Anything:
-          Type: Api
-          Properties: {RestApiId: !Ref Api, Path: "/files/{proxy+}", Method: ANY}
-  BoomFunction:
-    Type: AWS::Serverless::Function
-    Properties:
-      CodeUri: functions/boom
-      Handler: app.lambda_handler
-      Events:
-        Boom:
-          Type: Api
-          Properties: {RestApiId: !Ref Api, Path: /boom, Method: POST}
-"""
-
-ECHO_APP = """
-import base64, json
-from helpers import tag
-from local_runner_shared_layer import greeting
-
-def lambda_handler(event, context):
-    if event["path"].endswith(".bin"):
-        return {"statusCode": 200, "headers": {"Content-Type": "application/octet-stream"},
-                "body": base64.b64encode(b"\\x00\\xff").decode(), "isBase64Encoded": True}
-    return {"statusCode": 200, "headers": {"Content-Type": "application/json", "X-Tag": tag(), "X-Layer": greeting()},
-            "multiValueHeaders": {"Set-Cookie": ["a=1", "b=2"]}, "body": json.dumps(event)}
-"""
-
-BOOM_APP = """
-from helpers import tag
-
-def lambda_handler(event, context):
-    raise ValueError(tag())
-"""
 
 
 @pytest.fixture

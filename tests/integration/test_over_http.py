@@ -6,76 +6,20 @@ server leave exactly one invoice per billing date.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import os
-import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
 import pytest
 
+from tests.local_stack import OVERAGE, SECRET, Stack, free_port, wait_until_listening
 from tests.support import ROOT, contacts_body, upsert_body
-
-SECRET = "http-test-secret"
-OVERAGE = [sys.executable, "-m", "overage_local.cli"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_until_listening(port: int, process: subprocess.Popen[bytes], seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"process exited early: {process.stdout.read().decode() if process.stdout else ''}")
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.2)
-    raise TimeoutError(f"nothing listened on {port}")
-
-
-@dataclass
-class Stack:
-    endpoint_url: str
-    api_url: str
-    env: dict[str, str]
-
-    def post(self, raw: bytes, signature: str | None) -> tuple[int, dict]:
-        request = urllib.request.Request(f"{self.api_url}/webhooks/crm", data=raw, method="POST")
-        request.add_header("Content-Type", "application/json")
-        if signature is not None:
-            request.add_header("Overage-Signature", signature)
-        return self._send(request)
-
-    def get(self, path: str) -> tuple[int, dict]:
-        return self._send(urllib.request.Request(f"{self.api_url}{path}"))
-
-    @staticmethod
-    def _send(request: urllib.request.Request) -> tuple[int, dict]:
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                return response.status, json.loads(response.read() or b"{}")
-        except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read() or b"{}")
-
-    def send(self, body: dict | bytes, *, secret: str = SECRET, timestamp: int | None = None) -> tuple[int, dict]:
-        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-        t = timestamp if timestamp is not None else int(time.time())
-        digest = hmac.new(secret.encode(), f"{t}.".encode() + raw, hashlib.sha256).hexdigest()
-        return self.post(raw, f"t={t},v1={digest}")
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ import boto3
 import pytest
 from overage.render.report_html import BLUE, GREEN, ORANGE, PURPLE, SKY, VERMILLION
 
-from tests.integration.test_usage_report import (
+from tests.scenarios import (
     FEBRUARY_RUN,
     february,
     given_a_month_of_contact_overruns,

@@ -14,8 +14,7 @@ import json
 import pytest
 
 from tests.reliability.harness import crash_at_every_call, quiet_functions
-from tests.reliability.test_crash_fair_use_rollup import given_february_calls_and_a_late_january_one
-from tests.reliability.test_crash_grace_expiry import given_four_episodes_due_on_5_march
+from tests.scenarios import given_february_calls_and_a_late_january_one, given_four_episodes_due_on_5_march
 from tests.support import fair_use_run, grace_run, moto_world
 
 AS_OF = "2026-03-01T04:00:00Z"  # the report of February

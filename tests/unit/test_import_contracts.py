@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from tests.unit.test_layer_imports import imported_modules
+from tests.imports import imported_modules
 
 PACKAGE = Path(__file__).resolve().parents[2] / "layers" / "overage" / "overage"
 

@@ -36,7 +36,7 @@ from overage_local.template import (
 
 DEFAULT_TIMEOUT_SECONDS = 3  # Lambda's own defaults when neither the function nor Globals set them
 DEFAULT_MEMORY_MB = 128
-DEFAULT_METRICS_NAMESPACE = "overage"
+DEFAULT_METRICS_NAMESPACE = "Overage"  # the template's POWERTOOLS_METRICS_NAMESPACE
 SQS_MAX_MESSAGES_PER_RECEIVE = 10
 
 

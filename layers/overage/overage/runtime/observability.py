@@ -7,11 +7,13 @@ import threading
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
-logger = Logger(service="overage")
+# Service and namespace come from the environment the template gives every function (POWERTOOLS_SERVICE_NAME,
+# POWERTOOLS_METRICS_NAMESPACE: "overage", "Overage"), as Powertools users expect; nothing here overrides them.
+logger = Logger()
 # Only botocore is patched: the AWS calls are what a trace should show, and patching every library X-Ray knows
 # (patch_all) imports them all (sqlite3, http.client, ...) on every cold start.
-tracer = Tracer(service="overage", patch_modules=("botocore",))
-metrics = Metrics(namespace="Overage", service="overage")
+tracer = Tracer(patch_modules=("botocore",))
+metrics = Metrics()
 _metrics_lock = threading.Lock()  # SQS records are handled on a thread pool (sqs_batch); Metrics is not thread-safe
 
 

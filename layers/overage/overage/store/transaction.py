@@ -46,7 +46,7 @@ class Transaction:
                     return False
                 if not is_retryable_cancellation(error) or attempt == ATTEMPTS:
                     raise store_error(error, action) from error
-                time.sleep(BACKOFF_SECONDS * attempt * (1 + random.random()))  # noqa: S311 - jitter, not security
+                time.sleep(BACKOFF_SECONDS * attempt * (1 + random.random()))  # noqa: S311  # nosec B311 - jitter, not security
         raise AssertionError("unreachable")  # pragma: no cover
 
 
