@@ -212,5 +212,5 @@ def test_the_webhook_secret_lives_only_in_ssm() -> None:
     for function in FUNCTIONS:
         for name in TEMPLATE.function_environment(function):
             assert not re.search(r"SECRET|PASSWORD|TOKEN|KEY$", name) or name == "WEBHOOK_SECRET_PARAMETER", name
-    app = (ROOT / "functions" / "crm_webhook" / "app.py").read_text()
-    assert "get_parameter(settings.webhook_secret_parameter, decrypt=True" in app
+    route = (ROOT / "layers" / "overage" / "overage" / "api" / "webhook.py").read_text()  # the webhook's HTTP adapter
+    assert "get_parameter(settings.webhook_secret_parameter, decrypt=True" in route
