@@ -18,7 +18,7 @@ import botocore.client
 import pytest
 from overage_local.template import ACCOUNT_ID, LocalTemplate
 
-from tests.builders import change_body
+from tests.builders import change_body, ses_event, sns_event
 from tests.scenarios import (
     given_february_calls_and_a_late_january_one,
     given_five_billing_dates_on_10_march,
@@ -61,7 +61,11 @@ def requests_of(service: str, operation: str, params: dict[str, Any]) -> list[Re
     if service == "sesv2" and operation == "SendEmail":
         sender = params["FromEmailAddress"]
         identity = f"arn:aws:ses:{REGION}:{ACCOUNT_ID}:identity/{sender}"
-        return [("ses:SendEmail", identity, {"ses:FromAddress": sender})]
+        requests = [("ses:SendEmail", identity, {"ses:FromAddress": sender})]
+        if params.get("ConfigurationSetName"):  # SES authorises the configuration set a send names as well
+            config_set = f"arn:aws:ses:{REGION}:{ACCOUNT_ID}:configuration-set/{params['ConfigurationSetName']}"
+            requests.append(("ses:SendEmail", config_set, {"ses:FromAddress": sender}))
+        return requests
     if service == "events" and operation == "PutEvents":
         return [
             ("events:PutEvents", f"arn:aws:events:{REGION}:{ACCOUNT_ID}:event-bus/{entry['EventBusName']}", {})
@@ -155,6 +159,11 @@ def a_month_of_everything(world: World) -> None:
     assert world.webhook(contacts_body("acc_nobody", "2026-03-01T00:00:00Z", 1))[0] == 404  # rolled back
     for path in ("", "/invoices", "/notices", "/preview", "/changes", "/fair-use/2026-02", "/fair-use/2026-03"):
         assert world.get(f"/accounts/acc_review{path}")[0] == 200, path
+    # SES's feedback on the emails: a delivery, then a complaint (suppression and account.email_undeliverable)
+    sent = [n for n in world.notices("acc_fee") if n.get("ses_message_id")]
+    for kind in ("Delivery", "Complaint"):
+        event = sns_event(ses_event(kind, sent[0]["ses_message_id"], sent[0]["to"]))
+        assert world.invoke("EmailFeedbackFunction", event)["outcomes"] != ["ignored"], kind
 
 
 @pytest.mark.slow
@@ -165,7 +174,9 @@ def test_every_call_a_function_makes_is_granted_by_its_own_policy(
         a_month_of_everything(world)
         template = world.template
     by_name = {template.function_name(f): f for f in template.function_ids()}
-    assert set(by_name[name] for name in recorded) >= {"CrmWebhookFunction", *SCHEDULE} & set(by_name.values())
+    assert set(by_name[name] for name in recorded) >= {"CrmWebhookFunction", "EmailFeedbackFunction", *SCHEDULE} & set(
+        by_name.values()
+    )
     refused = []
     for name, calls in recorded.items():
         function = by_name[name]

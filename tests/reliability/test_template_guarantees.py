@@ -68,6 +68,10 @@ def sqs_sources() -> list[tuple[str, str, dict[str, Any]]]:
 
 def dead_letter_queues() -> set[str]:
     named = {str(ref(TEMPLATE.properties(q).get("RedrivePolicy", {}).get("deadLetterTargetArn"))) for q in QUEUES}
+    # and where an asynchronous invocation that failed its retries goes (EventInvokeConfig OnFailure)
+    for function in FUNCTIONS:
+        on_failure = (TEMPLATE.properties(function).get("EventInvokeConfig") or {}).get("DestinationConfig", {})
+        named.add(str(ref(on_failure.get("OnFailure", {}).get("Destination"))))
     return {q for q in named if q in QUEUES} | {"ScheduleDeadLetterQueue"}
 
 
@@ -85,6 +89,22 @@ def test_every_queue_worker_reports_partial_failures_and_its_queue_dead_letters_
         # a message stays invisible while a worker may still be on it (Lambda recommends 6 × the timeout)
         timeout = int(TEMPLATE.function_setting(function, "Timeout", 3))
         assert int(queue_properties["VisibilityTimeout"]) >= 6 * timeout, (queue, timeout)
+
+
+def test_ses_feedback_is_retried_and_kept_in_its_dead_letter_queue_when_it_keeps_failing() -> None:
+    # EmailFeedbackFunction is invoked asynchronously by SNS (spec §3.9): retried, then kept, with an alarm
+    assert TEMPLATE.function_events("EmailFeedbackFunction", "SNS")
+    invoke_config = TEMPLATE.properties("EmailFeedbackFunction")["EventInvokeConfig"]
+    assert 1 <= invoke_config["MaximumRetryAttempts"] <= 2
+    queue = ref(invoke_config["DestinationConfig"]["OnFailure"]["Destination"])
+    assert queue == "EmailFeedbackDeadLetterQueue" and queue in dead_letter_queues()
+    destination = TEMPLATE.properties("NoticeFeedbackDestination")["EventDestination"]
+    assert sorted(destination["MatchingEventTypes"]) == ["bounce", "complaint", "delivery"]
+    assert ref(destination["SnsDestination"]["TopicARN"]) == "EmailFeedbackTopic"
+    assert TEMPLATE.data["Globals"]["Function"]["Environment"]["Variables"]["SES_CONFIGURATION_SET"] == {
+        "Ref": "NoticeConfigurationSet"
+    }
+    assert [a for a, alarm in ALARMS.items() if alarm.get("MetricName") == "NoticeDeliveryFailed"]
 
 
 def test_every_scheduled_run_is_retried_and_a_failed_one_is_kept_in_the_schedule_dead_letter_queue() -> None:

@@ -182,6 +182,7 @@ _NAME_PROPERTY = {
     "AWS::IAM::Role": "RoleName",
     "AWS::Scheduler::Schedule": "Name",
     "AWS::Scheduler::ScheduleGroup": "Name",
+    "AWS::SES::ConfigurationSet": "Name",
 }
 
 # What the local runner supports, checked when a template is loaded (``check_supported``): anything else is named in
@@ -272,6 +273,19 @@ SUPPORTED_RESOURCES: dict[str, frozenset[str] | None] = {
     ),
     "AWS::SSM::Parameter": frozenset({"Name", "Type", "Value", "Description"}),
     "AWS::Logs::LogGroup": frozenset({"LogGroupName", "RetentionInDays"}),
+    # Created locally (SES v2 configuration set, its SNS event destination through the SES v1 API moto speaks).
+    "AWS::SES::ConfigurationSet": frozenset(
+        {
+            "Name",
+            "ReputationOptions",
+            "SendingOptions",
+            "DeliveryOptions",
+            "TrackingOptions",
+            "SuppressionOptions",
+            "VdmOptions",
+        }
+    ),
+    "AWS::SES::ConfigurationSetEventDestination": frozenset({"ConfigurationSetName", "EventDestination"}),
     "AWS::Lambda::EventSourceMapping": frozenset(
         {"FunctionName", "EventSourceArn", "BatchSize", "FunctionResponseTypes", "Enabled", "ScalingConfig"}
     ),
@@ -282,8 +296,11 @@ SUPPORTED_RESOURCES: dict[str, frozenset[str] | None] = {
     "AWS::SQS::QueuePolicy": None,
     "AWS::SES::EmailIdentity": None,
     "AWS::SNS::Subscription": None,
+    "AWS::SNS::TopicPolicy": None,
 }
-SUPPORTED_EVENT_TYPES = frozenset({"SQS", "Schedule", "ScheduleV2", "Api", "HttpApi"})
+# SNS: the topic's subscription is created locally (protocol lambda, the function's local ARN); nothing delivers to
+# it there, a test or `overage invoke` hands the function its SNS event.
+SUPPORTED_EVENT_TYPES = frozenset({"SQS", "SNS", "Schedule", "ScheduleV2", "Api", "HttpApi"})
 SUPPORTED_GLOBALS = {"Function": _FUNCTION_PROPERTIES, "Api": SUPPORTED_RESOURCES["AWS::Serverless::Api"]}
 SUPPORTED_SECTIONS = frozenset(
     {
@@ -975,7 +992,8 @@ def webhook_secret() -> str:
 def create_resources(
     template: LocalTemplate, session_or_factory: Any = None, endpoint_url: str | None = None
 ) -> list[tuple[str, str, str]]:
-    """Create the template's tables, queues (DLQs first), buckets, buses, topics and SSM parameters,
+    """Create the template's tables, queues (DLQs first), buckets, buses, topics (and the functions' SNS
+    subscriptions), SES configuration sets with their event destinations and SSM parameters,
     the webhook secret (SSM SecureString named by ``WebhookSecretParameterName``, value from
     ``OVERAGE_WEBHOOK_SECRET`` or ``local-dev-secret``) and the verified SES sender (``SenderEmail``).
 
@@ -1018,6 +1036,37 @@ def create_resources(
         }
         response = client("sns").create_topic(Name=local.physical_id(logical_id), Attributes=attributes)
         created.append(("AWS::SNS::Topic", logical_id, response["TopicArn"]))
+    for function_id in local.function_ids():
+        for event in local.function_events(function_id, "SNS").values():
+            topic_arn = _as_text(local.resolve((event.get("Properties") or {}).get("Topic")))
+            client("sns").subscribe(TopicArn=topic_arn, Protocol="lambda", Endpoint=local.arn(function_id))
+            created.append(("AWS::SNS::Subscription", function_id, topic_arn))
+    for logical_id in local.resources_of_type("AWS::SES::ConfigurationSet"):
+        name = local.physical_id(logical_id)
+        try:
+            client("sesv2").create_configuration_set(ConfigurationSetName=name)
+        except Exception as exc:
+            if _error_code(exc) not in ("AlreadyExistsException", "ConfigurationSetAlreadyExistsException"):
+                raise
+        created.append(("AWS::SES::ConfigurationSet", logical_id, name))
+    for logical_id in local.resources_of_type("AWS::SES::ConfigurationSetEventDestination"):
+        properties = local.resolve(local.properties(logical_id))
+        destination = properties["EventDestination"]
+        request: dict[str, Any] = {
+            "Name": destination["Name"],
+            "Enabled": _truthy(_as_text(destination.get("Enabled", True))),
+            "MatchingEventTypes": destination["MatchingEventTypes"],
+        }
+        if "SnsDestination" in destination:
+            request["SNSDestination"] = {"TopicARN": destination["SnsDestination"]["TopicARN"]}
+        try:
+            client("ses").create_configuration_set_event_destination(
+                ConfigurationSetName=properties["ConfigurationSetName"], EventDestination=request
+            )
+        except Exception as exc:
+            if _error_code(exc) != "EventDestinationAlreadyExists":
+                raise
+        created.append(("AWS::SES::ConfigurationSetEventDestination", logical_id, destination["Name"]))
     for logical_id in local.resources_of_type("AWS::Logs::LogGroup"):
         properties = local.resolve(local.properties(logical_id))
         name = local.physical_id(logical_id)

@@ -14,6 +14,7 @@ from overage.domain.catalog import Catalog
 from overage.runtime import aws
 from overage.runtime.catalog_source import current_catalog
 from overage.runtime.config import (
+    EmailFeedbackSettings,
     FairUseSettings,
     GraceExpirySettings,
     RenewalSettings,
@@ -23,6 +24,7 @@ from overage.runtime.config import (
 from overage.services import deps as stores
 
 if TYPE_CHECKING:  # each function imports only its own job's services
+    from overage.services.email_feedback import EmailFeedback
     from overage.services.fair_use import FairUseJob
     from overage.services.grace_expiry import GraceExpiryJob
     from overage.services.renewal import BillingHook, FollowUpRunner, RenewalBilling, RenewalJob
@@ -119,3 +121,15 @@ def usage_report(settings: ReportSettings) -> ReportJob:
 
 
 __all__ = ["fair_use_rollup", "grace_expiry", "renewal_billing", "usage_report"]
+
+
+# ---------------------------------------------------------------- what SES says of the notice emails (spec §3.9)
+def email_feedback(settings: EmailFeedbackSettings) -> EmailFeedback:
+    from overage.services.email_feedback import EmailFeedback
+    from overage.store.email_feedback import EmailFeedbackStore
+
+    return EmailFeedback(
+        store=EmailFeedbackStore(settings.accounts_table, settings.ledger_table, aws.client("dynamodb")),
+        outbox=stores.notice_outbox(settings),
+        clock=clock,
+    )

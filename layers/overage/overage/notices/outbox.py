@@ -25,6 +25,18 @@ Failures after the commit never undo or fail what was committed:
   (``NoticeDeliveryDeferred``); the notice stays claimed, and the next scheduled run's ``redeliver_stale`` sends it.
 - ``redeliver_stale`` isolates each notice: one that fails is counted and left for the next run; the others are
   sent, and the run goes on to its own work.
+
+Bounded and told once (spec §3.9, issue 18):
+- every claim counts as an attempt (the first delivery is attempt 1; each re-claim by ``redeliver_stale`` counts
+  one more in ``attempts``, in the same conditional write that re-claims). When attempt ``MAX_ATTEMPTS`` fails too,
+  the notice leaves the outbox as ``failed`` (``NoticeDeliveryFailed``, and an alarm), never retried again;
+- when a delivery fails after EventBridge accepted its event, the notice records ``bus_published`` (one write, only
+  on that failure), and a redelivery skips the bus. Only a process that died between the bus and that write
+  republishes it (the CRM drops an event whose ``notice_id`` it has seen);
+- a notice to an address suppressed on its account (a permanent bounce or a complaint, ``EmailFeedbackFunction``) is
+  put on the bus and marked ``suppressed``, never emailed (one consistent GetItem of the account's suppression);
+- every email names the SES configuration set whose bounce, complaint and delivery events reach
+  ``EmailFeedbackFunction``; the SES message id set on a sent notice is the key of the sparse ``SesMessageIndex``.
 """
 
 from __future__ import annotations
@@ -35,6 +47,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from overage.domain.email_feedback import is_suppressed
 from overage.domain.instants import parse_instant, to_key
 from overage.domain.notice import Notice
 from overage.runtime.observability import count, logger
@@ -46,6 +59,9 @@ LEASE = timedelta(minutes=15)
 EVENT_SOURCE = "overage"
 PENDING = "pending"
 FAILED = "failed"
+SUPPRESSED = "suppressed"
+MAX_ATTEMPTS = 5  # claims of one notice in total: the first delivery and at most four redeliveries
+ACCOUNT_SK = "ACCOUNT"  # the account item (store/accounts.py), where EmailFeedbackFunction records a suppression
 # SES v2 error codes that refuse this message for good (its address or content): the same call is refused again.
 PERMANENT_REFUSALS = frozenset({"MessageRejected", "InvalidParameterValue", "BadRequestException"})
 
@@ -60,8 +76,12 @@ class NoticeOutbox:
         events: Any,
         sender: str,
         bus_name: str,
+        accounts_table: str = "",
+        configuration_set: str = "",
     ) -> None:
         self.table = ledger_table
+        self.accounts_table = accounts_table  # empty: no suppression check (a store test without accounts)
+        self.configuration_set = configuration_set
         self.dynamodb = dynamodb
         self.ses = ses
         self.events = events
@@ -75,7 +95,7 @@ class NoticeOutbox:
         record = notice_record(notice) | {
             DELIVERY: "sending",  # not "status": ReportIndex projects that one, and marking it sent would write there
             "outbox_state": PENDING,
-            "claimed_at": to_key(claimed_at),
+            "claimed_at": to_key(claimed_at),  # attempt 1 (``attempts`` is written from the first re-claim on)
             # The monthly report counts the notices of its month through ReportIndex (month of the business time).
             REPORT_KEY: report_key_at(_business_time(notice, claimed_at), notice.account_id),
         }
@@ -99,34 +119,45 @@ class NoticeOutbox:
         return True
 
     # ------------------------------------------------------------------ delivery
-    def deliver(self, notice: Notice, now: datetime) -> None:
+    def deliver(self, notice: Notice, now: datetime, *, published: bool = False) -> None:
         """Send a notice this process has claimed, then mark it sent: the bus first, the email last, so the email is
-        sent twice only if the write right after it fails (see the module doc)."""
-        if self.bus_name:
+        sent twice only if the write right after it fails (see the module doc). ``published``: its bus event went
+        out on an earlier attempt."""
+        if self.bus_name and not published:
             self._publish(notice)
+            published = True
         try:
+            if notice.to and self.sender and self._suppressed(notice):
+                self._mark(notice, now, SUPPRESSED, "suppressed_at", "the address is suppressed on the account")
+                return
             message_id = self._email(notice) if notice.to and self.sender else ""
         except ClientError as error:
             if error_code(error) not in PERMANENT_REFUSALS:
+                self._remember_published(notice, published)
                 raise
             self._mark_failed(notice, now, error_code(error))
             return
+        except Exception:
+            self._remember_published(notice, published)
+            raise
+        # SesMessageIndex is keyed by ses_message_id: an empty string may not be written to an index key.
+        values = {":sent": {"S": "sent"}, ":sending": {"S": "sending"}, ":now": {"S": to_key(now)}}
+        update = "SET #s = :sent, sent_at = :now REMOVE outbox_state"
+        if message_id:
+            update = "SET #s = :sent, sent_at = :now, ses_message_id = :mid REMOVE outbox_state"
+            values[":mid"] = {"S": message_id}
         try:
             self.dynamodb.update_item(
                 TableName=self.table,
                 Key={"pk": {"S": notice.account_id}, "sk": {"S": NOTICE + notice.notice_id}},
-                UpdateExpression="SET #s = :sent, sent_at = :now, ses_message_id = :mid REMOVE outbox_state",
+                UpdateExpression=update,
                 ConditionExpression="#s = :sending",
                 ExpressionAttributeNames={"#s": DELIVERY},
-                ExpressionAttributeValues={
-                    ":sent": {"S": "sent"},
-                    ":sending": {"S": "sending"},
-                    ":now": {"S": to_key(now)},
-                    ":mid": {"S": message_id},
-                },
+                ExpressionAttributeValues=values,
             )
         except ClientError as error:
             if not is_condition_failure(error):
+                self._remember_published(notice, published)
                 raise store_error(error, "marking a notice sent") from error
         logger.info(
             "notice sent",
@@ -149,6 +180,64 @@ class NoticeOutbox:
                 continue
             delivered += 1
         return delivered
+
+    def _suppressed(self, notice: Notice) -> bool:
+        """Whether the notice's address is suppressed on its account (a permanent bounce or a complaint)."""
+        if not self.accounts_table:
+            return False
+        try:
+            found = self.dynamodb.get_item(
+                TableName=self.accounts_table,
+                Key={"pk": {"S": notice.account_id}, "sk": {"S": ACCOUNT_SK}},
+                ProjectionExpression="email_suppression",
+                ConsistentRead=True,
+            )
+        except ClientError as error:
+            raise store_error(error, "reading an address suppression") from error
+        item = from_item(found.get("Item") or {})
+        return is_suppressed(item.get("email_suppression"), notice.to)
+
+    def _mark(self, notice: Notice, now: datetime, state: str, at: str, why: str) -> None:
+        """The notice leaves the outbox in ``state`` without an email (its bus event went out)."""
+        try:
+            self.dynamodb.update_item(
+                TableName=self.table,
+                Key={"pk": {"S": notice.account_id}, "sk": {"S": NOTICE + notice.notice_id}},
+                UpdateExpression=f"SET #s = :state, {at} = :now, failure = :why REMOVE outbox_state",
+                ConditionExpression="#s = :sending",
+                ExpressionAttributeNames={"#s": DELIVERY},
+                ExpressionAttributeValues={
+                    ":state": {"S": state},
+                    ":sending": {"S": "sending"},
+                    ":now": {"S": to_key(now)},
+                    ":why": {"S": why},
+                },
+            )
+        except ClientError as error:
+            if not is_condition_failure(error):
+                raise store_error(error, f"marking a notice {state}") from error
+        count("NoticeEmailSuppressed" if state == SUPPRESSED else "NoticeDeliveryFailed")
+        logger.warning(
+            f"notice {state}, not emailed",
+            extra={"account_id": notice.account_id, "notice_id": notice.notice_id, "reason": why},
+        )
+
+    def _remember_published(self, notice: Notice, published: bool) -> None:
+        """The delivery failed after its bus event went out: say so on the record, so a redelivery skips the bus.
+        Best effort: if this write fails too, the redelivery publishes again (the CRM drops a repeated notice_id)."""
+        if not (published and self.bus_name):
+            return
+        try:
+            self.dynamodb.update_item(
+                TableName=self.table,
+                Key={"pk": {"S": notice.account_id}, "sk": {"S": NOTICE + notice.notice_id}},
+                UpdateExpression="SET bus_published = :yes",
+                ConditionExpression="#s = :sending",
+                ExpressionAttributeNames={"#s": DELIVERY},
+                ExpressionAttributeValues={":yes": {"BOOL": True}, ":sending": {"S": "sending"}},
+            )
+        except ClientError:
+            logger.warning("could not record that a notice's bus event went out", extra={"notice_id": notice.notice_id})
 
     def _mark_failed(self, notice: Notice, now: datetime, reason: str) -> None:
         """SES refused this email for good: the notice leaves the outbox as ``failed`` (its bus event went out)."""
@@ -189,6 +278,7 @@ class NoticeOutbox:
                 }
             },
             EmailTags=[{"Name": "notice_kind", "Value": notice.kind.replace(".", "_")}],
+            **({"ConfigurationSetName": self.configuration_set} if self.configuration_set else {}),
         )
         return str(response.get("MessageId", ""))
 
@@ -236,13 +326,15 @@ class NoticeOutbox:
             claimed = self.dynamodb.update_item(
                 TableName=self.table,
                 Key={"pk": {"S": record["pk"]}, "sk": {"S": record["sk"]}},
-                UpdateExpression="SET claimed_at = :now",
+                # Each claim is an attempt (a notice from before the count had one, its first delivery).
+                UpdateExpression="SET claimed_at = :now, attempts = if_not_exists(attempts, :one) + :one",
                 ConditionExpression="claimed_at = :old AND #s = :sending",
                 ExpressionAttributeNames={"#s": DELIVERY},
                 ExpressionAttributeValues={
                     ":now": {"S": to_key(now)},
                     ":old": {"S": record["claimed_at"]},
                     ":sending": {"S": "sending"},
+                    ":one": {"N": "1"},
                 },
                 ReturnValues="ALL_NEW",  # the record itself: the index holds only its keys
             )
@@ -250,7 +342,21 @@ class NoticeOutbox:
             if is_condition_failure(error):
                 return 0  # another run re-claimed it
             raise store_error(error, "re-claiming a notice") from error
-        self.deliver(notice_from_record(from_item(claimed["Attributes"])), now)
+        attributes = from_item(claimed["Attributes"])
+        notice = notice_from_record(attributes)
+        attempts = int(attributes.get("attempts", 1))
+        why = f"not delivered after {MAX_ATTEMPTS} attempts (SES or EventBridge kept failing)"
+        if attempts > MAX_ATTEMPTS:  # the last attempt failed and so did marking it failed: only mark it now
+            self._mark(notice, now, FAILED, "failed_at", why)
+            return 0
+        try:
+            self.deliver(notice, now, published=bool(attributes.get("bus_published")))
+        except Exception:
+            if attempts < MAX_ATTEMPTS:
+                raise
+            logger.exception("notice delivery failed for the last time", extra={"notice_id": notice.notice_id})
+            self._mark(notice, now, FAILED, "failed_at", why)
+            return 0
         return 1
 
 

@@ -31,6 +31,9 @@ class Settings(BaseModel):
     calls_table: str = Field(alias="CALLS_TABLE", min_length=1)  # fair use (spec §3.3): the webhook records calls
     event_bus_name: str = Field(alias="EVENT_BUS_NAME", min_length=1)
     sender_email: str = Field(alias="SENDER_EMAIL", min_length=3)
+    # The SES configuration set every notice email is sent with: its bounces, complaints and deliveries reach
+    # EmailFeedbackFunction (spec §3.9).
+    ses_configuration_set: str = Field(alias="SES_CONFIGURATION_SET", min_length=1)
     catalog_parameter: str = Field(default="", alias="CATALOG_PARAMETER")  # empty: the bundled catalog
     # SQS records of one batch handled at once (threads): the records wait on AWS, not on the CPU (issue 9).
     batch_workers: int = Field(default=1, alias="BATCH_WORKERS", ge=1, le=10)
@@ -91,10 +94,16 @@ class ReportSettings(Settings):
     report_queue_url: str = Field(alias="REPORT_QUEUE_URL", min_length=1)
 
 
+class EmailFeedbackSettings(Settings):
+    """EmailFeedbackFunction (spec §3.9): what SES says of the notice emails; it reads and writes what every
+    function does (the account item, the notice record, the outbox for ``account.email_undeliverable``)."""
+
+
 FUNCTION_SETTINGS: dict[str, type[Settings]] = {
     "CrmWebhookFunction": WebhookSettings,
     "RenewalBillingFunction": RenewalSettings,
     "GraceExpiryFunction": GraceExpirySettings,
     "FairUseRollupFunction": FairUseSettings,
     "UsageReportFunction": ReportSettings,
+    "EmailFeedbackFunction": EmailFeedbackSettings,
 }

@@ -47,6 +47,8 @@ def notice_outbox(settings: Settings) -> NoticeOutbox:
         events=aws.client("events"),
         sender=settings.sender_email,
         bus_name=settings.event_bus_name,
+        accounts_table=settings.accounts_table,
+        configuration_set=settings.ses_configuration_set,
     )
 
 

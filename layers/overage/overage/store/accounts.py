@@ -25,6 +25,7 @@ from botocore.exceptions import ClientError
 
 from overage.domain.account import Account, billing_shard, first_billed_date, version_key
 from overage.domain.calendar import next_billing_date
+from overage.domain.email_feedback import is_suppressed
 from overage.domain.instants import to_key
 from overage.errors import NotFound
 from overage.store.dynamo import from_item, is_condition_failure, old_item, serialize, store_error
@@ -33,6 +34,7 @@ if TYPE_CHECKING:  # the webhook's event models: only the webhook function needs
     from overage.domain.crm_events import AccountUpserted, ContactsCounted, ProfilesCounted
 
 ACCOUNT_SK = "ACCOUNT"
+SUPPRESSION = "email_suppression"  # the address SES bounced for good or complained of (EmailFeedbackFunction)
 LIMIT_HISTORY = "limit_history"
 UNKNOWN_SOURCE = "subscription"  # an entry recorded after the fact, from the item it replaced
 Outcome = Literal["created", "updated", "applied", "stale"]
@@ -204,9 +206,33 @@ class AccountsStore:
             return "created"
         previous = from_item(old)
         self._keep_replaced(event.account_id, previous)
+        self._lift_suppression(event.account_id, previous, data.billing_email)
         if previous.get("started_on") != fields["started_on"]:
             self._reschedule(event.account_id, version, data.started_on, previous, event.occurred_at.date())
         return "updated"
+
+    def _lift_suppression(self, account_id: str, previous: dict[str, Any], billing_email: str) -> None:
+        """A new billing_email lifts the suppression of the old one (spec §3.9): one more write, only then. Should the
+        process die between the upsert and this write, the suppression names an address the account no longer
+        uses, so no notice is held back by it (the outbox compares it with each notice's address)."""
+        suppression = previous.get(SUPPRESSION)
+        if not isinstance(suppression, dict) or is_suppressed(suppression, billing_email):
+            return
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key={"pk": {"S": account_id}, "sk": {"S": ACCOUNT_SK}},
+                UpdateExpression="REMOVE #sup",
+                ConditionExpression="#sup.#addr = :old AND billing_email = :new",
+                ExpressionAttributeNames={"#sup": SUPPRESSION, "#addr": "address"},
+                ExpressionAttributeValues={
+                    ":old": {"S": str(suppression.get("address", ""))},
+                    ":new": {"S": billing_email},
+                },
+            )
+        except ClientError as error:
+            if not is_condition_failure(error):  # a newer upsert or suppression came first
+                raise store_error(error, "lifting an address suppression") from error
 
     def _keep_replaced(self, account_id: str, previous: dict[str, Any]) -> None:
         """The subscription an upsert replaced joins the history when the history cannot tell its limit yet: an item
