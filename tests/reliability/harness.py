@@ -54,7 +54,9 @@ MODES = ("refused", "lost", "conflict")
 # Attributes that record when something happened on the operational clock (a claim, a send, a TTL), not what.
 # ``attempts`` and ``bus_published`` say how many claims a delivery took and that its bus event went out on an
 # earlier one (notices/outbox.py): how, not what.
-OPERATIONAL = frozenset({"claimed_at", "sent_at", "ses_message_id", "expires_at", "attempts", "bus_published"})
+OPERATIONAL = frozenset(
+    {"claimed_at", "sent_at", "suppressed_at", "ses_message_id", "expires_at", "attempts", "bus_published"}
+)
 TABLES = ("AccountsTable", "LedgerTable", "CallsTable")
 SCHEDULE_ATTEMPTS = 4  # the first invocation, Lambda's two async retries, one retry of the schedule
 # OVERAGE_CRASH_EVERY_CALL=1 fails every call of each run instead of the first call of each kind (see fault_plan).
