@@ -350,7 +350,10 @@ class NoticeOutbox:
             self._mark(notice, now, FAILED, "failed_at", why)
             return 0
         try:
-            self.deliver(notice, now, published=bool(attributes.get("bus_published")))
+            if attributes.get("bus_published"):
+                self.deliver(notice, now, published=True)
+            else:
+                self.deliver(notice, now)
         except Exception:
             if attempts < MAX_ATTEMPTS:
                 raise
