@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, time
 from typing import Any
 
 from overage.domain.account import billing_shard, first_billed_date, version_key
-from overage.store.accounts import ACCOUNT_SK
+from overage.store.accounts import ACCOUNT_SK, LIMIT_HISTORY, LimitEntry
 from overage.store.dynamo import serialize
 
 BATCH = 25
@@ -44,6 +44,8 @@ def account_items(
         "profile_packs": 0,
         "customer_since": started_on.isoformat(),
         "profile_version": version_key(occurred_at, f"evt_up_{ident}"),
+        # the profile limit's history, as account.upserted writes it (store/accounts.py)
+        LIMIT_HISTORY: {LimitEntry(version_key(occurred_at, f"evt_up_{ident}"), "account.upserted", "standard", 0).raw},
         "billing_shard": billing_shard(ident),
         "next_billing_date": first_billed_date(started_on, 1, started_on).isoformat(),
     }
