@@ -8,7 +8,7 @@ import base64
 import json
 import time
 from datetime import UTC, datetime
-from functools import cache
+from functools import lru_cache
 from typing import Any
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -50,9 +50,10 @@ def _mark_replayed(response: Any, idempotent_data: Any) -> Any:
     return {**response, "_replayed": True}
 
 
-@cache
-def _idempotency(table: str, ttl_days: int, endpoint: str | None) -> tuple[IdempotencyConfig, Any]:
-    """Built on first use, never at import: the persistence layer creates a boto3 client."""
+@lru_cache(maxsize=4)
+def _idempotency(table: str, ttl_days: int, client: Any) -> tuple[IdempotencyConfig, Any]:
+    """Built on first use, never at import, on the functions' shared DynamoDB client (keyed by it: a new client, as
+    after ``aws.reset_clients()``, gets a new persistence layer)."""
     config = IdempotencyConfig(
         event_key_jmespath="id",
         payload_validation_jmespath="[type, account_id, occurred_at, data]",
@@ -60,7 +61,7 @@ def _idempotency(table: str, ttl_days: int, endpoint: str | None) -> tuple[Idemp
         expires_after_seconds=ttl_days * 24 * 3600,
         response_hook=_mark_replayed,
     )
-    store = DynamoDBPersistenceLayer(table_name=table, boto3_client=aws.client("dynamodb"))
+    store = DynamoDBPersistenceLayer(table_name=table, boto3_client=client)
 
     @idempotent_function(data_keyword_argument="event", persistence_store=store, config=config)
     def apply_once(event: dict[str, Any]) -> dict[str, Any]:
@@ -99,7 +100,7 @@ def receive_crm_event():  # no return annotation: the routes answer with hand-bu
     logger.append_keys(account_id=event.account_id, crm_event_id=event.id)
     catalog = current_catalog(settings)
     crm_events.check_event(event, catalog, datetime.now(UTC))
-    config, apply_once = _idempotency(settings.idempotency_table, settings.idempotency_ttl_days, aws.endpoint_key())
+    config, apply_once = _idempotency(settings.idempotency_table, settings.idempotency_ttl_days, aws.client("dynamodb"))
     config.register_lambda_context(router.lambda_context)
     try:
         result = dict(apply_once(event=event.model_dump(mode="json")))

@@ -32,11 +32,6 @@ def client(service: str) -> Any:
         return _client(service, region, endpoint)
 
 
-def endpoint_key() -> str | None:
-    """The endpoint clients currently talk to (None in AWS); part of cache keys for objects holding clients."""
-    return os.environ.get("AWS_ENDPOINT_URL")
-
-
 def reset_clients() -> None:
     """Forget cached clients (tests switch between moto backends)."""
     with _lock:
