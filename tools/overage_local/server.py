@@ -93,31 +93,41 @@ def serialized_mock_aws() -> Iterator[None]:
         yield
 
 
-def _serialized_server_class(base: Any) -> Any:
-    """moto's server, answering one request at a time.
+class SerializedMotoServer:
+    """moto's WSGI application in a werkzeug server thread, answering one request at a time.
 
     moto's backends are not thread-safe: a conditional write checks its condition and applies it in two steps,
     so two concurrent requests could both pass a condition that DynamoDB lets only one pass. Serialising the
     requests (they still arrive concurrently) gives local runs DynamoDB's atomicity, which the no-double-charge
-    guarantees rely on and the concurrency tests check.
+    guarantees rely on and the concurrency tests check. Built from moto's public server pieces (the application
+    ``moto.server`` exports, werkzeug's ``make_server``), not by overriding a private method of its threaded server.
     """
-    from moto.server import DomainDispatcherApplication, create_backend_app
-    from werkzeug.serving import make_server
 
-    class SerializedMotoServer(base):
-        def _server_entry(self) -> None:
-            app = DomainDispatcherApplication(create_backend_app)
-            lock = threading.Lock()
+    def __init__(self, host: str, port: int) -> None:
+        from moto.server import DomainDispatcherApplication, create_backend_app
+        from werkzeug.serving import make_server
 
-            def serialized(environ: Any, start_response: Any) -> Any:
-                with lock:
-                    return list(app(environ, start_response))
+        app = DomainDispatcherApplication(create_backend_app)
+        lock = threading.Lock()
 
-            self._server = make_server(self._ip_address, self._port, serialized, True)
-            self._server_ready_event.set()
-            self._server.serve_forever()
+        def serialized(environ: Any, start_response: Any) -> Any:
+            with lock:
+                return list(app(environ, start_response))
 
-    return SerializedMotoServer
+        self._server = make_server(host, port, serialized, threaded=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="moto-server", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def get_host_and_port(self) -> tuple[str, int]:
+        host, port = self._server.server_address[:2]
+        return str(host), int(port)
 
 
 def start_local_stack(
@@ -129,12 +139,10 @@ def start_local_stack(
     ``host`` 0.0.0.0 (``overage local up --host``) listens on every interface, so that Docker containers
     (``sam local``) reach it through host.docker.internal; the endpoint URL then names 127.0.0.1.
     """
-    from moto.server import ThreadedMotoServer
-
     ensure_port_free(port, host)
     # werkzeug logs every request at INFO; a level set before the first request keeps it quiet.
     logging.getLogger("werkzeug").setLevel(logging.INFO if verbose else logging.WARNING)
-    server = _serialized_server_class(ThreadedMotoServer)(ip_address=host, port=port, verbose=verbose)
+    server = SerializedMotoServer(host, port)
     server.start()
     bound_host, bound_port = server.get_host_and_port()
     if bound_host in ("0.0.0.0", "::", ""):  # noqa: S104 - compared with, not bound to  # nosec B104
