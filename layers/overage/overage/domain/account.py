@@ -44,6 +44,7 @@ class Account(BaseModel):
     open_episode: dict[str, Any] | None = None
     pending_change: dict[str, Any] | None = None  # a plan change waiting for its billing date (plan_changes)
     follow_ups: dict[str, Any] | None = None  # work a billing write left for after its commit (renewals.FollowUp)
+    email_suppression: dict[str, Any] | None = None  # the address SES bounced for good or complained of (§3.9)
 
     @property
     def period_months(self) -> int:

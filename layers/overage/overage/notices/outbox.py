@@ -34,7 +34,8 @@ Bounded and told once (spec §3.9, issue 18):
   on that failure), and a redelivery skips the bus. Only a process that died between the bus and that write
   republishes it (the CRM drops an event whose ``notice_id`` it has seen);
 - a notice to an address suppressed on its account (a permanent bounce or a complaint, ``EmailFeedbackFunction``) is
-  put on the bus and marked ``suppressed``, never emailed (one consistent GetItem of the account's suppression);
+  put on the bus and marked ``suppressed``, never emailed (from the account item its cause was written with; one
+  consistent GetItem of the account's suppression only for a redelivery, or a caller that did not read the account);
 - every email names the SES configuration set whose bounce, complaint and delivery events reach
   ``EmailFeedbackFunction``; the SES message id set on a sent notice is the key of the sparse ``SesMessageIndex``.
 """
@@ -60,6 +61,7 @@ EVENT_SOURCE = "overage"
 PENDING = "pending"
 FAILED = "failed"
 SUPPRESSED = "suppressed"
+UNREAD: Any = object()  # stage() was not told the account's suppression: the delivery reads it
 MAX_ATTEMPTS = 5  # claims of one notice in total: the first delivery and at most four redeliveries
 ACCOUNT_SK = "ACCOUNT"  # the account item (store/accounts.py), where EmailFeedbackFunction records a suppression
 # SES v2 error codes that refuse this message for good (its address or content): the same call is refused again.
@@ -87,10 +89,18 @@ class NoticeOutbox:
         self.events = events
         self.sender = sender
         self.bus_name = bus_name
+        # notice id → the account's suppression as read with its cause, from stage() to the delivery after the
+        # commit (the SQS record threads share this outbox; each notice id is set and popped by one thread)
+        self._suppression_read: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ staging
-    def stage(self, notice: Notice, claimed_at: datetime) -> dict[str, Any]:
-        """A TransactWriteItems entry creating the notice, claimed by the caller (cancels if it exists)."""
+    def stage(self, notice: Notice, claimed_at: datetime, *, suppression: Any = UNREAD) -> dict[str, Any]:
+        """A TransactWriteItems entry creating the notice, claimed by the caller (cancels if it exists).
+
+        ``suppression``: the account's ``email_suppression`` as the caller read it for this write (None: none), so
+        the delivery right after the commit needs no read of its own; left out, the delivery reads it."""
+        if suppression is not UNREAD:
+            self._suppression_read[notice.notice_id] = suppression
         # The parts the email is rendered from, not the email itself (store/ledger.py: notice_record).
         record = notice_record(notice) | {
             DELIVERY: "sending",  # not "status": ReportIndex projects that one, and marking it sent would write there
@@ -127,7 +137,8 @@ class NoticeOutbox:
             self._publish(notice)
             published = True
         try:
-            if notice.to and self.sender and self._suppressed(notice):
+            known = self._suppression_read.pop(notice.notice_id, UNREAD)
+            if notice.to and self.sender and self._suppressed(notice, known):
                 self._mark(notice, now, SUPPRESSED, "suppressed_at", "the address is suppressed on the account")
                 return
             message_id = self._email(notice) if notice.to and self.sender else ""
@@ -181,8 +192,11 @@ class NoticeOutbox:
             delivered += 1
         return delivered
 
-    def _suppressed(self, notice: Notice) -> bool:
-        """Whether the notice's address is suppressed on its account (a permanent bounce or a complaint)."""
+    def _suppressed(self, notice: Notice, known: Any = UNREAD) -> bool:
+        """Whether the notice's address is suppressed on its account (a permanent bounce or a complaint): from what
+        the caller read with the notice's cause (``stage``), else one consistent GetItem (a redelivery)."""
+        if known is not UNREAD:
+            return is_suppressed(known, notice.to)
         if not self.accounts_table:
             return False
         try:

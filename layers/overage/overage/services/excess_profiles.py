@@ -107,7 +107,9 @@ class ExcessProfiles:
                 return loaded, plan
             notices = notices_for(loaded.account, plan.step, self.catalog, plan.paid_invoice)
             items = self._items(loaded, plan)
-            items += [self.outbox.stage(notice, now) for notice in notices]
+            items += [
+                self.outbox.stage(notice, now, suppression=loaded.account.email_suppression) for notice in notices
+            ]
             if self.store.transact(items):
                 self.outbox.deliver_committed(notices, now)
                 logger.info(

@@ -301,7 +301,7 @@ class FairUseRollup:
             self.ledger.put_item(plan.record),
         ]
         if plan.notice is not None:
-            items.append(self.outbox.stage(plan.notice, now))
+            items.append(self.outbox.stage(plan.notice, now, suppression=plan.account.email_suppression))
         if not commit(self.calls.client, items, "writing a fair-use rollup"):
             logger.info(
                 "fair-use rollup superseded",

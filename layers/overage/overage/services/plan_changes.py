@@ -281,7 +281,10 @@ def on_change_requested(event: PlanChangeRequested, deps: Deps) -> dict[str, Any
             attempt = _cancel(event, account, store)
         else:
             attempt = _plan_change(event, account, deps.catalog, store, deps.ledger.put_invoice_item)
-        staged = [deps.outbox.stage(notice, deps.received_at) for notice in attempt.notices]
+        staged = [
+            deps.outbox.stage(notice, deps.received_at, suppression=account.email_suppression)
+            for notice in attempt.notices
+        ]
         if store.commit(attempt.items + staged):
             deps.outbox.deliver_committed(attempt.notices, deps.received_at)
             _after_applied(attempt.record, deps)

@@ -194,7 +194,7 @@ class RenewalBilling:
         if outcome.invoice is not None:
             notices.append(renewal_notice(account, outcome))
             items.append(self.ledger.put_invoice_item(outcome.invoice))
-        items += [self.outbox.stage(notice, now) for notice in notices]
+        items += [self.outbox.stage(notice, now, suppression=account.email_suppression) for notice in notices]
         if not commit(self.accounts.client, items, "issuing a renewal invoice"):
             logger.info(
                 "billing date already billed by another run",
