@@ -13,7 +13,7 @@ import struct
 import subprocess
 import zlib
 from collections import Counter
-from html import unescape
+from html import escape, unescape
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -38,8 +38,9 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def chromium(page: Path, profile: Path, *output: str) -> str:
-    """Run headless Chromium on ``page`` (flags of a locked-down, offline browser); its stdout."""
+def chromium(page: Path, profile: Path, *output: str, width: int = 1280) -> str:
+    """Run headless Chromium on ``page`` (flags of a locked-down, offline browser) in a ``width`` × 2000 window; its
+    stdout."""
     assert CHROMIUM is not None
     done = subprocess.run(
         [
@@ -54,7 +55,7 @@ def chromium(page: Path, profile: Path, *output: str) -> str:
             "--disable-sync",
             "--hide-scrollbars",
             f"--user-data-dir={profile}",
-            "--window-size=1280,2000",
+            f"--window-size={width},2000",
             *output,
             page.resolve().as_uri(),
         ],
@@ -129,10 +130,14 @@ const charts = [...document.querySelectorAll("svg.chart")].map((svg) => {
   const box = svg.getBoundingClientRect();
   return {width: box.width, height: box.height};
 });
+const tables = [...document.querySelectorAll("table")].map((table) => ({
+  width: table.scrollWidth, box: table.parentElement.clientWidth,
+  header: [...table.querySelectorAll("th")].map((th) => th.scrollWidth <= th.clientWidth + 1).every(Boolean)}));
 const result = document.createElement("pre");
 result.id = "layout";
-result.textContent = JSON.stringify({bars, charts, pageWidth: document.documentElement.scrollWidth});
-document.body.appendChild(result);
+result.textContent = JSON.stringify({bars, charts, tables, pageWidth: document.documentElement.scrollWidth,
+  viewport: window.innerWidth});
+(window.parent === window ? document : window.parent.document).body.appendChild(result);  // framed: the host's DOM
 </script>"""
 
 
@@ -228,3 +233,30 @@ def test_index_html_draws_the_charts_of_the_last_twelve_months_in_chromium(world
         assert drawn[(red, green, blue)] >= 0.8 * area, (colour, drawn[(red, green, blue)], area)
     # And the page is not blank: the header band and the white panels
     assert drawn[rgb("#12263a")] > 1280 * 60 and drawn[(255, 255, 255)] > 1280 * 300
+
+
+@pytest.mark.parametrize("width", [375, 1280])
+def test_the_report_reads_on_a_phone_and_on_a_desktop(world: World, tmp_path: Path, width: int) -> None:
+    # Given the February report of a month of excess profiles and contact overruns
+    given_a_month_of_excess_profiles(world)
+    given_a_month_of_contact_overruns(world)
+    report_run(world, FEBRUARY_RUN)
+    page = report_files(world, "2026-02")["index.html"].decode()
+    measured = page.replace("</body>", MEASURE + "</body>", 1)
+    # Headless Chromium's window is at least 500 px wide: a phone's 375 px viewport is a frame of that width.
+    host = f'<!doctype html><body style="margin:0"><iframe style="width:{width}px;height:2000px;border:0" srcdoc="'
+    (tmp_path / "measured.html").write_text(host + escape(measured, quote=True) + '"></iframe></body>', "utf-8")
+
+    # When Chromium lays it out in a viewport of that width
+    boxes = layout(chromium(tmp_path / "measured.html", tmp_path / "profile", "--dump-dom", width=max(width, 1280)))
+
+    # Then the page never scrolls sideways, and every chart is drawn with its bars in it
+    assert boxes["viewport"] == width
+    assert boxes["pageWidth"] <= width
+    assert boxes["charts"] and all(chart["width"] > 0 and chart["height"] > 0 for chart in boxes["charts"])
+    assert boxes["bars"] and all(bar["inside"] and bar["width"] > 0 and bar["height"] > 0 for bar in boxes["bars"])
+    in_view = [bar for bar in boxes["bars"] if bar["bottom"] <= 2000]
+    assert in_view and all(bar["visible"] for bar in in_view)
+    assert boxes["tables"]
+    if width >= 1280:  # on a desktop every table fits its card, headers included: no sideways scrolling inside it
+        assert all(table["width"] <= table["box"] + 1 and table["header"] for table in boxes["tables"]), boxes["tables"]
