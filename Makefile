@@ -60,13 +60,14 @@ install: $(VENV)/.synced
 demo: install
 	$(BIN)/overage demo
 
-test: lint validate security unit
+test: lint validate security coverage
 
 unit: install
 	$(BIN)/pytest -q -n 2 --dist loadfile
 
-# Coverage of the layer, the handlers and the CLI (pyproject [tool.coverage]); the floor is COVERAGE_FLOOR percent.
-COVERAGE_FLOOR ?= 80
+# The suite with coverage of the layer, the handlers and the CLI (pyproject [tool.coverage]), failing under
+# COVERAGE_FLOOR percent (87.6 % on 1 Dec 2026); `make test` runs it, `make unit` is the same suite without coverage.
+COVERAGE_FLOOR ?= 85
 coverage: install
 	$(BIN)/pytest -q -n 2 --dist loadfile --cov --cov-report=term-missing:skip-covered --cov-report=html \
 		--cov-fail-under=$(COVERAGE_FLOOR)
