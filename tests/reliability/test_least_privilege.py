@@ -7,12 +7,15 @@ nothing the code does would be refused in AWS.
 
 from __future__ import annotations
 
+import copy
 import fnmatch
+import functools
 import json
 import os
 from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
+from unittest import mock
 
 import botocore.client
 import pytest
@@ -24,7 +27,7 @@ from tests.scenarios import (
     given_five_billing_dates_on_10_march,
     given_four_episodes_due_on_5_march,
 )
-from tests.support import REGION, World, contacts_body, moto_world, payment_body
+from tests.support import REGION, ROOT, World, contacts_body, moto_world, payment_body
 
 TRANSACT_ACTIONS = {
     "Put": "PutItem",
@@ -85,23 +88,42 @@ def requests_of(service: str, operation: str, params: dict[str, Any]) -> list[Re
     raise AssertionError(f"no IAM mapping for {service}.{operation}: add one (and a grant if it is needed)")
 
 
+class _NoManagedPolicies:
+    """What the translator asks for to name managed policies by name: the template names none (ARNs only)."""
+
+    def load(self) -> dict[str, str]:
+        return {}
+
+
+@functools.cache
+def translated_roles() -> dict[str, Any]:
+    """The template as SAM deploys it (aws-sam-translator, offline): each function's generated execution role,
+    with SAM's policy templates expanded and the policies SAM adds on its own (e.g. for an OnFailure destination)."""
+    from samtranslator.translator.transform import transform
+
+    document = copy.deepcopy(LocalTemplate.from_file(ROOT / "template.yaml").data)
+    for resource in document["Resources"].values():  # the translator wants S3 URIs; the code's place is irrelevant
+        if resource["Type"] == "AWS::Serverless::Function":
+            resource["Properties"]["CodeUri"] = "s3://bucket/function.zip"
+        elif resource["Type"] == "AWS::Serverless::LayerVersion":
+            resource["Properties"]["ContentUri"] = "s3://bucket/layer.zip"
+    with mock.patch.dict(os.environ, {"AWS_DEFAULT_REGION": REGION}):
+        resources = transform(document, {}, _NoManagedPolicies())["Resources"]
+    return {name: body for name, body in resources.items() if body["Type"] == "AWS::IAM::Role"}
+
+
+def generated_policies(function: str) -> list[dict[str, Any]]:
+    """The inline policies of the role SAM generates for ``function`` (name and statements)."""
+    return list(translated_roles()[f"{function}Role"]["Properties"].get("Policies", []))
+
+
 def granted_statements(template: LocalTemplate, function: str) -> list[dict[str, Any]]:
-    """The function's statements, with SAM's two policy templates it may use expanded as SAM expands them."""
-    found: list[dict[str, Any]] = []
-    for policy in template.resolve(template.properties(function).get("Policies")) or []:
-        if "Statement" in policy:
-            found += policy["Statement"]
-        elif "SQSSendMessagePolicy" in policy:
-            queue = policy["SQSSendMessagePolicy"]["QueueName"]
-            arn = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{queue}"
-            found.append({"Effect": "Allow", "Action": ["sqs:SendMessage*"], "Resource": arn})
-        elif "EventBridgePutEventsPolicy" in policy:
-            bus = policy["EventBridgePutEventsPolicy"]["EventBusName"]
-            arn = f"arn:aws:events:{REGION}:{ACCOUNT_ID}:event-bus/{bus}"
-            found.append({"Effect": "Allow", "Action": ["events:PutEvents"], "Resource": arn})
-        else:
-            raise AssertionError(f"{function}: unexpected policy template {list(policy)}")
-    return found
+    """The statements of the function's execution role as SAM generates it, with their intrinsics resolved."""
+    return [
+        statement
+        for policy in generated_policies(function)
+        for statement in template.resolve(policy["PolicyDocument"]["Statement"])
+    ]
 
 
 def listed(value: Any) -> list[str]:
@@ -186,3 +208,18 @@ def test_every_call_a_function_makes_is_granted_by_its_own_policy(
                 if not any(allows(statement, request) for statement in granted):
                     refused.append(f"{function}: {request[0]} on {request[1]}")
     assert sorted(set(refused)) == []
+
+
+def test_the_scheduled_functions_dead_letter_grant_is_the_one_sam_adds_for_the_destination() -> None:
+    """Failed invocations go to ScheduleDeadLetterQueue through EventInvokeConfig OnFailure: SAM grants the role
+    sqs:SendMessage on that queue by itself, so no policy of ours repeats it."""
+    template = LocalTemplate.from_file(ROOT / "template.yaml")
+    queue = template.resolve({"Fn::GetAtt": ["ScheduleDeadLetterQueue", "Arn"]})
+    for function in SCHEDULE:
+        on_queue = [
+            policy["PolicyName"]
+            for policy in generated_policies(function)
+            for statement in template.resolve(policy["PolicyDocument"]["Statement"])
+            if queue in listed(statement.get("Resource"))
+        ]
+        assert on_queue == [f"{function}EventInvokeConfigOnFailureSQSPolicy"], (function, on_queue)
