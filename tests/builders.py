@@ -8,6 +8,8 @@ import uuid
 from datetime import date
 from typing import Any
 
+from overage.domain.account import Account
+
 
 def upsert_body(account_id: str = "acc_42", **data: Any) -> dict[str, Any]:
     """An account.upserted body: the seed's Serenity association unless told otherwise."""
@@ -208,3 +210,23 @@ def sns_event(*records: dict[str, Any], topic: str = "overage-local-EmailFeedbac
             for index, record in enumerate(records)
         ]
     }
+
+
+# ---------------------------------------------------------------- the account item as the domain sees it
+def account_model(**fields: Any) -> Account:
+    """An ``Account`` (the domain's view of the account item) for the pure-rule tests: monthly, standard, t50, USD,
+    started 10 Jan 2026, three paying users, unless told otherwise."""
+    values: dict[str, Any] = {
+        "account_id": "acc_1",
+        "package": "standard",
+        "contact_tier": "t50",
+        "billing_cycle": "monthly",
+        "currency": "USD",
+        "started_on": date(2026, 1, 10),
+        "billing_email": "billing@example.com",
+        "paying_users": 3,
+        "telephone_support": False,
+        "profile_packs": 0,
+        "customer_since": date(2026, 1, 10),
+    }
+    return Account.model_validate(values | fields)

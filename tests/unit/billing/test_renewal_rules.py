@@ -2,31 +2,22 @@
 
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from overage.domain.account import Account
 from overage.domain.catalog import default_catalog
 from overage.domain.renewal import bill_renewal, is_yearly_anniversary, months_since_start
 
+from tests.builders import account_model
+
 CATALOG = default_catalog()
 
 
-def account(**overrides: object) -> Account:
-    fields: dict[str, object] = {
-        "account_id": "acc_42",
-        "package": "standard",
-        "contact_tier": "t50",
-        "billing_cycle": "annual",
-        "currency": "USD",
-        "started_on": date(2026, 1, 10),
-        "billing_email": "billing@serenity.example",
-        "paying_users": 3,
-        "telephone_support": False,
-        "profile_packs": 0,
-        "customer_since": date(2026, 1, 10),
-    }
-    fields.update(overrides)
-    return Account.model_validate(fields)
+def account(**fields: Any) -> Account:
+    return account_model(
+        **({"account_id": "acc_42", "billing_cycle": "annual", "billing_email": "billing@serenity.example"} | fields)
+    )
 
 
 def bill(acc: Account, day: date, contacts: int | None, streak: int = 0):

@@ -19,24 +19,13 @@ from overage.domain.account import (
 )
 from overage.domain.catalog import default_catalog
 
+from tests.builders import account_model
+
 CATALOG = default_catalog()
 
 
 def account(**fields: Any) -> Account:
-    values: dict[str, Any] = {
-        "account_id": "acc_1",
-        "package": "standard",
-        "contact_tier": "t100",
-        "billing_cycle": "monthly",
-        "currency": "USD",
-        "started_on": date(2026, 1, 10),
-        "billing_email": "billing@example.com",
-        "paying_users": 3,
-        "telephone_support": False,
-        "profile_packs": 0,
-        "customer_since": date(2026, 1, 10),
-    }
-    return Account.model_validate(values | fields)
+    return account_model(**{"account_id": "acc_1", "contact_tier": "t100", **fields})
 
 
 # --- the first billing date overage bills (spec §3.1: the first period is paid at signup) -------------------

@@ -21,26 +21,15 @@ from overage.domain.plan_changes import (
 )
 from overage.errors import Conflict, InvalidRequest
 
+from tests.builders import account_model
+
 CATALOG = default_catalog()
 
 
 def account(**fields: Any) -> Account:
-    values: dict[str, Any] = {
-        "account_id": "acc_1",
-        "package": "standard",
-        "contact_tier": "t50",
-        "billing_cycle": "monthly",
-        "currency": "USD",
-        "started_on": date(2026, 1, 10),
-        "billing_email": "billing@example.com",
-        "paying_users": 3,
-        "telephone_support": False,
-        "profile_packs": 0,
-        "customer_since": date(2026, 1, 10),
-        "profile_version": "2026-01-10T08:00:00.000000Z#evt_1",
-        "next_billing_date": date(2026, 4, 10),
-    }
-    return Account(**(values | fields))
+    return account_model(
+        **({"profile_version": "2026-01-10T08:00:00.000000Z#evt_1", "next_billing_date": date(2026, 4, 10)} | fields)
+    )
 
 
 def change(acc: Account, **changes: Any) -> tuple[Subscription, Subscription]:

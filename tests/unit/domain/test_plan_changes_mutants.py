@@ -31,27 +31,24 @@ from overage.domain.plan_changes import (
 )
 from overage.errors import Conflict, InvalidRequest
 
+from tests.builders import account_model
+
 CATALOG = default_catalog()
 ISSUED = datetime(2026, 3, 9, 12, 0, tzinfo=UTC)
 
 
 def account(**fields: Any) -> Account:
-    values: dict[str, Any] = {
-        "account_id": "acc_5",
-        "package": "standard",
-        "contact_tier": "t50",
-        "billing_cycle": "monthly",
-        "currency": "USD",
-        "started_on": date(2026, 1, 10),
-        "billing_email": "billing@example.com",
-        "paying_users": 2,
-        "telephone_support": False,
-        "profile_packs": 0,
-        "customer_since": date(2026, 1, 10),
-        "profile_version": "2026-01-10T08:00:00.000000Z#evt_1",
-        "next_billing_date": date(2026, 3, 10),
-    }
-    return Account(**(values | fields))
+    return account_model(
+        **(
+            {
+                "account_id": "acc_5",
+                "paying_users": 2,
+                "profile_version": "2026-01-10T08:00:00.000000Z#evt_1",
+                "next_billing_date": date(2026, 3, 10),
+            }
+            | fields
+        )
+    )
 
 
 def document(acc: Account, on: date, **changes: Any) -> Invoice | None:

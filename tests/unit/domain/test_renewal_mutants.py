@@ -14,25 +14,14 @@ from overage.domain.account import Account
 from overage.domain.catalog import Catalog, default_catalog, load_catalog
 from overage.domain.renewal import RenewalOutcome, bill_renewal
 
+from tests.builders import account_model
+
 CATALOG = default_catalog()
 BILLING_DATE = date(2026, 2, 10)
 
 
 def account(**fields: Any) -> Account:
-    values: dict[str, Any] = {
-        "account_id": "acc_7",
-        "package": "standard",
-        "contact_tier": "t50",
-        "billing_cycle": "monthly",
-        "currency": "USD",
-        "started_on": date(2026, 1, 10),
-        "billing_email": "billing@example.com",
-        "paying_users": 2,
-        "telephone_support": False,
-        "profile_packs": 0,
-        "customer_since": date(2026, 1, 10),
-    }
-    return Account.model_validate(values | fields)
+    return account_model(**{"account_id": "acc_7", "paying_users": 2, **fields})
 
 
 def bill(acc: Account, contacts: int | None, streak: int = 0, catalog: Catalog = CATALOG) -> RenewalOutcome:
