@@ -211,6 +211,21 @@ _FUNCTION_PROPERTIES = frozenset(
         "LoggingConfig",
     }
 )
+# The queue attributes the local world passes to CreateQueue, and so the queue properties the reader supports.
+_QUEUE_ATTRIBUTES = (
+    "DelaySeconds",
+    "MaximumMessageSize",
+    "MessageRetentionPeriod",
+    "ReceiveMessageWaitTimeSeconds",
+    "VisibilityTimeout",
+    "RedrivePolicy",
+    "RedriveAllowPolicy",
+    "FifoQueue",
+    "ContentBasedDeduplication",
+    "DeduplicationScope",
+    "FifoThroughputLimit",
+)
+
 SUPPORTED_RESOURCES: dict[str, frozenset[str] | None] = {
     "AWS::Serverless::Function": _FUNCTION_PROPERTIES,
     "AWS::Serverless::LayerVersion": frozenset(
@@ -238,24 +253,7 @@ SUPPORTED_RESOURCES: dict[str, frozenset[str] | None] = {
         }
     ),
     "AWS::Serverless::SimpleTable": frozenset({"TableName", "PrimaryKey", "Tags"}),
-    "AWS::SQS::Queue": frozenset(
-        {
-            "QueueName",
-            "DelaySeconds",
-            "MaximumMessageSize",
-            "MessageRetentionPeriod",
-            "ReceiveMessageWaitTimeSeconds",
-            "VisibilityTimeout",
-            "RedrivePolicy",
-            "RedriveAllowPolicy",
-            "FifoQueue",
-            "ContentBasedDeduplication",
-            "DeduplicationScope",
-            "FifoThroughputLimit",
-            "SqsManagedSseEnabled",
-            "Tags",
-        }
-    ),
+    "AWS::SQS::Queue": frozenset({"QueueName", *_QUEUE_ATTRIBUTES, "SqsManagedSseEnabled", "Tags"}),
     "AWS::S3::Bucket": frozenset(
         {
             "BucketName",
@@ -1161,21 +1159,6 @@ def _throughput(value: Any, default: dict[str, int]) -> dict[str, int]:
     if not isinstance(value, dict):
         return default
     return {key: int(value.get(key, default[key])) for key in default}
-
-
-_QUEUE_ATTRIBUTES = (
-    "DelaySeconds",
-    "MaximumMessageSize",
-    "MessageRetentionPeriod",
-    "ReceiveMessageWaitTimeSeconds",
-    "VisibilityTimeout",
-    "RedrivePolicy",
-    "RedriveAllowPolicy",
-    "FifoQueue",
-    "ContentBasedDeduplication",
-    "DeduplicationScope",
-    "FifoThroughputLimit",
-)
 
 
 def _references(value: Any) -> set[str]:
