@@ -1,9 +1,13 @@
 """The email a customer receives is the one GET /accounts/{id}/notices lists, though the notice record stores only
 the parts it is rendered from (issue 9), also when a notice whose sender died is redelivered from the keys-only
-OutboxIndex."""
+OutboxIndex. The email ends with the two signed feedback links (issue 18), which the API's listing leaves out (they
+are the customer's credential, not the CRM's)."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 from collections.abc import Iterator
 from typing import Any
 
@@ -39,8 +43,36 @@ def given_an_overrun_billed_on_10_february(world: World) -> None:
     assert world.webhook(contacts_body("acc_1", "2026-02-01T00:00:00Z", 130))[0] == 202
 
 
+# The local template's API URL (PublicApiUrl empty: https://<api id>.execute-api.<region>.amazonaws.com/v1) and the
+# local feedback key `overage local up` creates (OVERAGE_FEEDBACK_SECRET's default).
+FEEDBACK_BASE = "https://crmapi0000.execute-api.eu-west-1.amazonaws.com/v1/feedback/"
+FEEDBACK_KEY = b"local-feedback-secret"
+
+
+def feedback_url(account_id: str, notice_id: str, answer: str) -> str:
+    """The token as README documents it: urlsafe base64 (no padding) of HMAC-SHA256 ‖ the text it signs."""
+    text = f"{answer}\n{account_id}\n{notice_id}".encode()
+    mac = hmac.new(FEEDBACK_KEY, text, hashlib.sha256).digest()
+    return FEEDBACK_BASE + base64.urlsafe_b64encode(mac + text).rstrip(b"=").decode()
+
+
+def with_links(notice: dict[str, Any]) -> tuple[str, str]:
+    """The listed notice's text and HTML as emailed: the same, then the feedback footer."""
+    clear = feedback_url(notice["account_id"], notice["notice_id"], "clear")
+    help_ = feedback_url(notice["account_id"], notice["notice_id"], "help")
+    text = notice["text"] + f"\nWas this notice clear?\n  This was clear: {clear}\n  I need help: {help_}\n"
+    link = 'style="display:inline-block;margin:4px 8px 4px 0;padding:6px 12px;border:1px solid #999;color:#0645ad"'
+    footer = (
+        '<p style="margin-top:24px;border-top:1px solid #ddd;padding-top:12px">Was this notice clear?<br>'
+        f'<a {link} href="{clear}">This was clear</a><a {link} href="{help_}">I need help</a></p>'
+    )
+    assert notice["html"].endswith("</body></html>")
+    return text, notice["html"].removesuffix("</body></html>") + footer + "</body></html>"
+
+
 def email_of(notice: dict[str, Any]) -> dict[str, Any]:
     """The SendEmail request a listed notice stands for."""
+    text, html = with_links(notice)
     return {
         "FromEmailAddress": "billing@example.com",  # the template's SenderEmail default,
         "Destination": {"ToAddresses": [notice["to"]]},
@@ -48,8 +80,8 @@ def email_of(notice: dict[str, Any]) -> dict[str, Any]:
             "Simple": {
                 "Subject": {"Data": notice["subject"], "Charset": "UTF-8"},
                 "Body": {
-                    "Text": {"Data": notice["text"], "Charset": "UTF-8"},
-                    "Html": {"Data": notice["html"], "Charset": "UTF-8"},
+                    "Text": {"Data": text, "Charset": "UTF-8"},
+                    "Html": {"Data": html, "Charset": "UTF-8"},
                 },
             }
         },
@@ -72,7 +104,7 @@ def test_the_email_ses_received_is_the_notice_get_notices_lists(world: World, se
     [message] = world.emails()
     assert (message.subject, message.body, message.destinations) == (
         SUBJECT,
-        notice["html"],
+        with_links(notice)[1],
         {"ToAddresses": ["billing@acc_1.example"]},
     )
     assert notice["ses_message_id"] == message.id
@@ -117,4 +149,4 @@ def test_a_notice_whose_sender_died_is_redelivered_from_the_keys_only_index_with
     assert (notice["subject"], notice["status"]) == (SUBJECT, "sent")
     assert sent_emails == [email_of(notice), email_of(notice)]  # refused, then redelivered: the same email
     [message] = world.emails()
-    assert (message.subject, message.body) == (SUBJECT, notice["html"])
+    assert (message.subject, message.body) == (SUBJECT, with_links(notice)[1])

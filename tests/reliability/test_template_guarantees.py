@@ -223,14 +223,20 @@ def test_the_api_is_throttled_and_only_the_webhook_and_its_contract_skip_iam() -
     assert open_routes == {("POST", "/webhooks/crm"), ("GET", "/openapi.json")}
 
 
-def test_the_webhook_secret_lives_only_in_ssm() -> None:
+def test_the_webhook_secret_and_the_feedback_key_live_only_in_ssm() -> None:
     text = (ROOT / "template.yaml").read_text()
-    assert "local-dev-secret" not in text
-    assert not TEMPLATE.resources_of_type("AWS::SSM::Parameter"), "the secret is created by the operator, not here"
+    assert "local-dev-secret" not in text and "local-feedback-secret" not in text
+    # the secrets are created by the operator, not here: the one parameter the stack writes is the API's URL
+    [parameter] = TEMPLATE.resources_of_type("AWS::SSM::Parameter")
+    assert (parameter, TEMPLATE.properties(parameter)["Type"]) == ("FeedbackBaseUrlParameter", "String")
     variables = TEMPLATE.globals_function.get("Environment", {}).get("Variables", {})
     assert ref(variables["WEBHOOK_SECRET_PARAMETER"]) == "WebhookSecretParameterName"  # a name, not a value
+    assert ref(variables["FEEDBACK_SECRET_PARAMETER"]) == "FeedbackSecretParameterName"
+    named = {"WEBHOOK_SECRET_PARAMETER", "FEEDBACK_SECRET_PARAMETER"}
     for function in FUNCTIONS:
         for name in TEMPLATE.function_environment(function):
-            assert not re.search(r"SECRET|PASSWORD|TOKEN|KEY$", name) or name == "WEBHOOK_SECRET_PARAMETER", name
+            assert not re.search(r"SECRET|PASSWORD|TOKEN|KEY$", name) or name in named, name
     route = (ROOT / "layers" / "overage" / "overage" / "api" / "webhook.py").read_text()  # the webhook's HTTP adapter
     assert "get_parameter(settings.webhook_secret_parameter, decrypt=True" in route
+    links = (ROOT / "layers" / "overage" / "overage" / "runtime" / "feedback_links.py").read_text()
+    assert "get_parameter(parameter, decrypt=True" in links

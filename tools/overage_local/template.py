@@ -33,6 +33,9 @@ DEFAULT_WEBHOOK_SECRET = "local-dev-secret"  # noqa: S105 - a published local-on
 WEBHOOK_SECRET_ENV = "OVERAGE_WEBHOOK_SECRET"  # noqa: S105 - an environment variable's name  # nosec B105
 WEBHOOK_SECRET_PARAMETER = "WebhookSecretParameterName"  # noqa: S105 - a template parameter name  # nosec B105
 SENDER_EMAIL_PARAMETER = "SenderEmail"
+DEFAULT_FEEDBACK_SECRET = "local-feedback-secret"  # noqa: S105 - a published local-only default  # nosec B105
+FEEDBACK_SECRET_ENV = "OVERAGE_FEEDBACK_SECRET"  # noqa: S105 - an environment variable's name  # nosec B105
+FEEDBACK_SECRET_PARAMETER = "FeedbackSecretParameterName"  # noqa: S105 - a template parameter name  # nosec B105
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}  # moto's  # nosec B105
 
 FUNCTION_TYPES = frozenset({"AWS::Serverless::Function"})
@@ -987,13 +990,19 @@ def webhook_secret() -> str:
     return os.environ.get(WEBHOOK_SECRET_ENV) or DEFAULT_WEBHOOK_SECRET
 
 
+def feedback_secret() -> str:
+    return os.environ.get(FEEDBACK_SECRET_ENV) or DEFAULT_FEEDBACK_SECRET
+
+
 def create_resources(
     template: LocalTemplate, session_or_factory: Any = None, endpoint_url: str | None = None
 ) -> list[tuple[str, str, str]]:
     """Create the template's tables, queues (DLQs first), buckets, buses, topics (and the functions' SNS
     subscriptions), SES configuration sets with their event destinations and SSM parameters,
     the webhook secret (SSM SecureString named by ``WebhookSecretParameterName``, value from
-    ``OVERAGE_WEBHOOK_SECRET`` or ``local-dev-secret``) and the verified SES sender (``SenderEmail``).
+    ``OVERAGE_WEBHOOK_SECRET`` or ``local-dev-secret``), the feedback links' key (SSM SecureString named by
+    ``FeedbackSecretParameterName``, value from ``OVERAGE_FEEDBACK_SECRET`` or ``local-feedback-secret``) and the
+    verified SES sender (``SenderEmail``).
 
     Idempotent: what exists already is left as is. Returns ``(type, logical id, physical id)`` per resource.
     ``endpoint_url`` None means "inside moto's in-process mock".
@@ -1086,6 +1095,10 @@ def create_resources(
         name = _as_text(local.parameter_value(WEBHOOK_SECRET_PARAMETER))
         _put_parameter(client("ssm"), name, webhook_secret(), "SecureString", overwrite=True)
         created.append(("AWS::SSM::Parameter", WEBHOOK_SECRET_PARAMETER, name))
+    if local.has_parameter(FEEDBACK_SECRET_PARAMETER):
+        name = _as_text(local.parameter_value(FEEDBACK_SECRET_PARAMETER))
+        _put_parameter(client("ssm"), name, feedback_secret(), "SecureString", overwrite=True)
+        created.append(("AWS::SSM::Parameter", FEEDBACK_SECRET_PARAMETER, name))
     if local.has_parameter(SENDER_EMAIL_PARAMETER):
         sender = _as_text(local.parameter_value(SENDER_EMAIL_PARAMETER))
         if sender:

@@ -12,6 +12,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from overage.domain.feedback import FeedbackLinks
+
+FEEDBACK_QUESTION = "Was this notice clear?"
+CLEAR_LABEL = "This was clear"
+HELP_LABEL = "I need help"
+
 
 class Notice(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -34,7 +40,16 @@ class Notice(BaseModel):
 
     @property
     def text(self) -> str:
-        """The plain-text email: what happened, the figures, what to do next."""
+        """The plain-text email without feedback links (``email_text`` adds them)."""
+        return self.email_text()
+
+    @property
+    def html(self) -> str:
+        """The HTML email without feedback links (``email_html`` adds them)."""
+        return self.email_html()
+
+    def email_text(self, feedback: FeedbackLinks | None = None) -> str:
+        """The plain-text email: what happened, the figures, what to do next, and the feedback links if given."""
         width = max((len(label) for label, _ in self.breakdown), default=0)
         text_parts = [*self.paragraphs]
         if self.breakdown:
@@ -42,11 +57,14 @@ class Notice(BaseModel):
         if self.actions:
             text_parts.append("What you can do:\n" + "\n".join(f"  - {action}" for action in self.actions))
         text_parts.append(f"Reference: {self.account_id} / {self.cause}")
+        if feedback is not None:
+            text_parts.append(
+                f"{FEEDBACK_QUESTION}\n  {CLEAR_LABEL}: {feedback.clear_url}\n  {HELP_LABEL}: {feedback.help_url}"
+            )
         return "\n\n".join(text_parts) + "\n"
 
-    @property
-    def html(self) -> str:
-        """The HTML email, from the same parts as ``text``."""
+    def email_html(self, feedback: FeedbackLinks | None = None) -> str:
+        """The HTML email, from the same parts as ``email_text``."""
         rows = "".join(
             f'<tr><th style="text-align:left;padding:2px 12px 2px 0">{escape(label)}</th>'
             f'<td style="text-align:right">{escape(value)}</td></tr>'
@@ -61,7 +79,19 @@ class Notice(BaseModel):
                 "<p>What you can do:</p><ul>" + "".join(f"<li>{escape(a)}</li>" for a in self.actions) + "</ul>"
             )
         html_parts.append(f'<p style="color:#666">Reference: {escape(self.account_id)} / {escape(self.cause)}</p>')
+        if feedback is not None:
+            html_parts.append(_feedback_footer(feedback))
         return '<!doctype html><html><body style="font-family:sans-serif">' + "".join(html_parts) + "</body></html>"
+
+
+def _feedback_footer(feedback: FeedbackLinks) -> str:
+    """The two feedback links (spec §3.9) as a footer block of their own."""
+    link = 'style="display:inline-block;margin:4px 8px 4px 0;padding:6px 12px;border:1px solid #999;color:#0645ad"'
+    return (
+        f'<p style="margin-top:24px;border-top:1px solid #ddd;padding-top:12px">{escape(FEEDBACK_QUESTION)}<br>'
+        f'<a {link} href="{escape(feedback.clear_url)}">{escape(CLEAR_LABEL)}</a>'
+        f'<a {link} href="{escape(feedback.help_url)}">{escape(HELP_LABEL)}</a></p>'
+    )
 
 
 def notice_id(kind: str, account_id: str, cause: str) -> str:

@@ -36,6 +36,8 @@ Bounded and told once (spec §3.9, issue 18):
 - a notice to an address suppressed on its account (a permanent bounce or a complaint, ``EmailFeedbackFunction``) is
   put on the bus and marked ``suppressed``, never emailed (from the account item its cause was written with; one
   consistent GetItem of the account's suppression only for a redelivery, or a caller that did not read the account);
+- every email ends with the notice's two feedback links ("This was clear", "I need help"), signed at sending time
+  (``feedback_links``: the key is read from SSM there, never stored with the notice);
 - every email names the SES configuration set whose bounce, complaint and delivery events reach
   ``EmailFeedbackFunction``; the SES message id set on a sent notice is the key of the sparse ``SesMessageIndex``.
 """
@@ -43,12 +45,14 @@ Bounded and told once (spec §3.9, issue 18):
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from overage.domain.email_feedback import is_suppressed
+from overage.domain.feedback import FeedbackLinks
 from overage.domain.instants import parse_instant, to_key
 from overage.domain.notice import Notice
 from overage.runtime.observability import count, logger
@@ -80,10 +84,12 @@ class NoticeOutbox:
         bus_name: str,
         accounts_table: str = "",
         configuration_set: str = "",
+        feedback_links: Callable[[Notice], FeedbackLinks] | None = None,
     ) -> None:
         self.table = ledger_table
         self.accounts_table = accounts_table  # empty: no suppression check (a store test without accounts)
         self.configuration_set = configuration_set
+        self.feedback_links = feedback_links  # the signed links every email ends with (None: a store test's outbox)
         self.dynamodb = dynamodb
         self.ses = ses
         self.events = events
@@ -279,6 +285,7 @@ class NoticeOutbox:
         )
 
     def _email(self, notice: Notice) -> str:
+        links = self.feedback_links(notice) if self.feedback_links else None
         response = self.ses.send_email(
             FromEmailAddress=self.sender,
             Destination={"ToAddresses": [notice.to]},
@@ -286,8 +293,8 @@ class NoticeOutbox:
                 "Simple": {
                     "Subject": {"Data": notice.subject, "Charset": "UTF-8"},
                     "Body": {
-                        "Text": {"Data": notice.text, "Charset": "UTF-8"},
-                        "Html": {"Data": notice.html, "Charset": "UTF-8"},
+                        "Text": {"Data": notice.email_text(links), "Charset": "UTF-8"},
+                        "Html": {"Data": notice.email_html(links), "Charset": "UTF-8"},
                     },
                 }
             },

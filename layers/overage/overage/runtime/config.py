@@ -34,6 +34,9 @@ class Settings(BaseModel):
     # The SES configuration set every notice email is sent with: its bounces, complaints and deliveries reach
     # EmailFeedbackFunction (spec §3.9).
     ses_configuration_set: str = Field(alias="SES_CONFIGURATION_SET", min_length=1)
+    # The feedback links of every notice email (spec §3.9): the SSM parameters of their key and of the API's URL.
+    feedback_secret_parameter: str = Field(alias="FEEDBACK_SECRET_PARAMETER", min_length=1)
+    feedback_base_url_parameter: str = Field(alias="FEEDBACK_BASE_URL_PARAMETER", min_length=1)
     catalog_parameter: str = Field(default="", alias="CATALOG_PARAMETER")  # empty: the bundled catalog
     # SQS records of one batch handled at once (threads): the records wait on AWS, not on the CPU (issue 9).
     batch_workers: int = Field(default=1, alias="BATCH_WORKERS", ge=1, le=10)

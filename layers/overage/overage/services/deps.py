@@ -39,6 +39,7 @@ def ledger_store(settings: Settings) -> LedgerStore:
 def notice_outbox(settings: Settings) -> NoticeOutbox:
     from overage.notices.outbox import NoticeOutbox
     from overage.runtime import aws
+    from overage.runtime.feedback_links import SignedLinks
 
     return NoticeOutbox(
         ledger_table=settings.ledger_table,
@@ -49,6 +50,7 @@ def notice_outbox(settings: Settings) -> NoticeOutbox:
         bus_name=settings.event_bus_name,
         accounts_table=settings.accounts_table,
         configuration_set=settings.ses_configuration_set,
+        feedback_links=SignedLinks(settings.feedback_secret_parameter, settings.feedback_base_url_parameter),
     )
 
 
