@@ -57,7 +57,6 @@ def test_a_fair_use_rollup_run_that_fails_at_any_call_ends_as_a_clean_run() -> N
             "dynamodb.TransactWriteItems",
             "dynamodb.PutItem",
             "dynamodb.UpdateItem",
-            "dynamodb.DeleteItem",
             "sesv2.SendEmail",
             "eventbridge.PutEvents",
         }

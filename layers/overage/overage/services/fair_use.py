@@ -32,7 +32,7 @@ from overage.domain.fair_use import (
 from overage.domain.fair_use import account_notice as account_notice_decision
 from overage.domain.instants import Month, parse_instant, previous_month, to_key
 from overage.domain.notice import Notice
-from overage.errors import Conflict, InvalidRequest, StoreError
+from overage.errors import Conflict, InvalidRequest, NotFound, StoreError
 from overage.notices.fair_use import (
     account_notice,
     not_entitled_entry,
@@ -49,6 +49,7 @@ from overage.runtime.sqs_batch import SqsRecord
 from overage.services import deps as stores
 from overage.store.accounts import AccountsStore
 from overage.store.calls import CallsStore, Marker
+from overage.store.dynamo import get_many
 from overage.store.fair_use_ledger import FairUseLedger
 from overage.store.transaction import commit
 
@@ -56,6 +57,7 @@ if TYPE_CHECKING:
     from overage.domain.crm_events import CallCompleted  # the webhook's model: not loaded by the scheduled functions
     from overage.services.deps import Deps
 
+ENTRIES_IN_ROLLUP = 90  # review entries written in the rollup's own transaction (with its 3-5 items: at most 100)
 LIST_CHUNK = 50  # entries per review-list email: one transaction lists them (TransactWriteItems takes 100)
 COMMIT_ATTEMPTS = 5
 LIST_ATTEMPTS = 100  # emails of up to LIST_CHUNK entries each, and retries after losing a race
@@ -161,6 +163,7 @@ class RollupPlan:
     notice: Notice | None
     entries: list[tuple[str, dict[str, Any]]]
     as_of: datetime
+    run: str | None = None  # the run whose bookkeeping item the rollup's transaction closes
 
 
 class FairUseRollup:
@@ -229,29 +232,47 @@ class FairUseRollup:
     # ------------------------------------------------------------------ one queue message
     def process(self, message: RollupMessage, now: datetime) -> str:
         """Roll up one account-month, then, if it was the run's last for that month, send the director's list."""
-        outcome = self.roll_up_account(message.account_id, message.month, message.as_of, now)
-        self.calls.done(message.run, message.month, message.account_id)
+        outcome = self.roll_up_account(message.account_id, message.month, message.as_of, now, run=message.run)
+        if outcome != "rolled_up":  # a rollup closes the run's item in its own transaction
+            self.calls.done(message.run, message.month, message.account_id)
         if self.calls.run_finished(message.run, message.month, first_shard=month_shard(message.account_id)):
             self.send_review_list(message.month, message.run, message.as_of, now)
         return outcome
 
-    def roll_up_account(self, account_id: str, month: Month, as_of: datetime, now: datetime) -> str:
+    def roll_up_account(
+        self, account_id: str, month: Month, as_of: datetime, now: datetime, run: str | None = None
+    ) -> str:
         """``rolled_up``, or ``up_to_date`` when no call arrived since the last rollup (another run did it)."""
         for _attempt in range(COMMIT_ATTEMPTS):
-            plan = self.prepare(account_id, month, as_of)
+            plan = self.prepare(account_id, month, as_of, run=run)
             if plan is None:
                 return "up_to_date"
             if self.commit(plan, now):
                 return "rolled_up"
         raise StoreError(f"the rollup of {account_id} {month} kept losing to concurrent writes")
 
-    def prepare(self, account_id: str, month: Month, as_of: datetime) -> RollupPlan | None:
-        marker = self.calls.marker(account_id, month)
-        if marker is None or not marker.pending:
+    def prepare(self, account_id: str, month: Month, as_of: datetime, run: str | None = None) -> RollupPlan | None:
+        """Read what the rollup depends on (the marker, the account and the previous rollup in one batched read, then
+        the month's calls in one Query) and compute what it writes."""
+        read = get_many(
+            self.calls.client,
+            {
+                "marker": self.calls.marker_key(account_id, month),
+                "account": self.accounts.key(account_id),
+                "previous": self.ledger.key(account_id, month),
+            },
+            "reading a fair-use rollup's inputs",
+        )
+        if "marker" not in read:
             return None
-        account = self.accounts.require(account_id)
+        marker = self.calls.marker_from_record(account_id, month, read["marker"])
+        if not marker.pending:
+            return None
+        if "account" not in read:
+            raise NotFound(f"account {account_id} is not known; send account.upserted first")
+        account = self.accounts.from_record(read["account"])
         rollup = roll_up(account_id, month, self.calls.calls(account_id, month), self.catalog, account.currency)
-        previous = self.ledger.get(account_id, month)
+        previous = self.ledger.from_record(read["previous"]) if "previous" in read else None
         notified: dict[str, Level] = notified_levels(previous)
         revision = marker.revision + 1
         decision = account_notice_decision(rollup, notified, revision)
@@ -277,13 +298,17 @@ class FairUseRollup:
         ]
         if rollup.not_entitled.calls:
             entries.append((f"NOTENT#{account_id}", not_entitled_entry(rollup)))
-        return RollupPlan(marker, account, rollup, revision, record, notice, entries, as_of)
+        return RollupPlan(marker, account, rollup, revision, record, notice, entries, as_of, run)
 
     def commit(self, plan: RollupPlan, now: datetime) -> bool:
         """Write the plan in one transaction; False when a call arrived since it was computed or another run wrote
         it first (the caller recomputes, or finds the month up to date)."""
-        for sk, fields in plan.entries:  # idempotent, and never older over newer; listed by the director's email
-            self.calls.put_director_entry(plan.marker.month, sk, fields, plan.marker.calls_seq)
+        month, seq = plan.marker.month, plan.marker.calls_seq
+        # Each entry is idempotent and never older over newer; listed by the director's email. They are part of the
+        # rollup's transaction (one write for all), unless an account has more users in review than it can hold.
+        inline = plan.entries if len(plan.entries) <= ENTRIES_IN_ROLLUP else []
+        for sk, fields in plan.entries if not inline else []:
+            self.calls.put_director_entry(month, sk, fields, seq)
         rollup = plan.rollup
         summary = {
             "status": rollup.status,
@@ -299,7 +324,10 @@ class FairUseRollup:
         items = [
             self.calls.mark_rolled_item(plan.marker, revision=plan.revision, rolled_at=plan.as_of, summary=summary),
             self.ledger.put_item(plan.record),
+            *(self.calls.director_entry_item(month, sk, fields, seq) for sk, fields in inline),
         ]
+        if plan.run is not None:
+            items.append(self.calls.done_item(plan.run, month, plan.account.account_id))
         if plan.notice is not None:
             items.append(self.outbox.stage(plan.notice, now, suppression=plan.account.email_suppression))
         if not commit(self.calls.client, items, "writing a fair-use rollup"):

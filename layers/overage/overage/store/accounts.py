@@ -92,6 +92,14 @@ class AccountsStore:
         self.client = client
 
     # ------------------------------------------------------------------ reads
+    def key(self, account_id: str) -> tuple[str, dict[str, Any]]:
+        """The account item's table and key, for a read batched with other stores' (``dynamo.get_many``)."""
+        return self.table, {"pk": {"S": account_id}, "sk": {"S": ACCOUNT_SK}}
+
+    @staticmethod
+    def from_record(record: dict[str, Any]) -> Account:
+        return _account(record)
+
     def get(self, account_id: str) -> Account | None:
         try:
             response = self.client.get_item(

@@ -195,6 +195,10 @@ class CallsStore:
             raise store_error(error, "reading a month's calls") from error
         return [_call(record) for record in records]
 
+    def marker_key(self, account_id: str, month: Month) -> tuple[str, dict[str, Any]]:
+        """The month marker's table and key, for a read batched with other stores' (``dynamo.get_many``)."""
+        return self.table, marker_key(account_id, month)
+
     def marker(self, account_id: str, month: Month) -> Marker | None:
         try:
             response = self.client.get_item(
@@ -203,9 +207,10 @@ class CallsStore:
         except ClientError as error:
             raise store_error(error, "reading a month marker") from error
         item = response.get("Item")
-        if not item:
-            return None
-        record = from_item(item)
+        return self.marker_from_record(account_id, month, from_item(item)) if item else None
+
+    @staticmethod
+    def marker_from_record(account_id: str, month: Month, record: dict[str, Any]) -> Marker:
         return Marker(
             account_id=account_id,
             month=month,
@@ -274,21 +279,29 @@ class CallsStore:
             }
         }
 
-    def put_director_entry(self, month: Month, sk: str, fields: dict[str, Any], seq: int) -> None:
-        """Create or refresh an entry of the director's list (never touching ``listed_in``); an older rollup's
-        figures never overwrite a newer one's."""
+    def director_entry_item(self, month: Month, sk: str, fields: dict[str, Any], seq: int) -> dict[str, Any]:
+        """A TransactWriteItems entry creating or refreshing an entry of the director's list (never touching
+        ``listed_in``); it cancels when a newer rollup (a higher ``seq``) wrote the entry, whose marker condition
+        then fails too: the rollup that carries it is stale either way."""
         fields = {k: v for k, v in fields.items() if v is not None} | {"seq": seq, "month": str(month)}
         names = {f"#f{n}": key for n, key in enumerate(sorted(fields))}
         values = {f":f{n}": serialize(fields[key]) for n, key in enumerate(sorted(fields))}
+        return {
+            "Update": {
+                "TableName": self.table,
+                "Key": {"pk": {"S": director_pk(month)}, "sk": {"S": sk}},
+                "UpdateExpression": "SET " + ", ".join(f"#f{n} = :f{n}" for n in range(len(fields))),
+                "ConditionExpression": "attribute_not_exists(#seq) OR #seq <= :seq",
+                "ExpressionAttributeNames": names | {"#seq": "seq"},
+                "ExpressionAttributeValues": values | {":seq": {"N": str(seq)}},
+            }
+        }
+
+    def put_director_entry(self, month: Month, sk: str, fields: dict[str, Any], seq: int) -> None:
+        """``director_entry_item`` on its own (an older rollup's figures never overwrite a newer one's)."""
+        entry = self.director_entry_item(month, sk, fields, seq)["Update"]
         try:
-            self.client.update_item(
-                TableName=self.table,
-                Key={"pk": {"S": director_pk(month)}, "sk": {"S": sk}},
-                UpdateExpression="SET " + ", ".join(f"#f{n} = :f{n}" for n in range(len(fields))),
-                ConditionExpression="attribute_not_exists(#seq) OR #seq <= :seq",
-                ExpressionAttributeNames=names | {"#seq": "seq"},
-                ExpressionAttributeValues=values | {":seq": {"N": str(seq)}},
-            )
+            self.client.update_item(**entry)
         except ClientError as error:
             if not is_condition_failure(error):  # a newer rollup wrote it already
                 raise store_error(error, "writing the director's list") from error
@@ -352,12 +365,14 @@ class CallsStore:
             ClientError({"Error": {"Code": "UnprocessedItems"}}, "BatchWriteItem"), "recording a run's accounts"
         )
 
+    def done_item(self, run: str, month: Month, account_id: str) -> dict[str, Any]:
+        """A TransactWriteItems entry closing the run's account-month (written with the rollup itself)."""
+        key = {"pk": {"S": run_pk(run, month, month_shard(account_id))}, "sk": {"S": account_id}}
+        return {"Delete": {"TableName": self.table, "Key": key}}
+
     def done(self, run: str, month: Month, account_id: str) -> None:
         try:
-            self.client.delete_item(
-                TableName=self.table,
-                Key={"pk": {"S": run_pk(run, month, month_shard(account_id))}, "sk": {"S": account_id}},
-            )
+            self.client.delete_item(**self.done_item(run, month, account_id)["Delete"])
         except ClientError as error:
             raise store_error(error, "closing a run's account") from error
 

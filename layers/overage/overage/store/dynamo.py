@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from typing import Any
@@ -101,3 +103,35 @@ def query_all(client: Any, **kwargs: Any) -> Iterator[dict[str, Any]]:
         if not last:
             return
         kwargs["ExclusiveStartKey"] = last
+
+
+BATCH_GET_ATTEMPTS = 4
+
+
+def get_many(client: Any, keys: Mapping[str, tuple[str, dict[str, Any]]], action: str) -> dict[str, dict[str, Any]]:
+    """Strongly consistent reads of a few items, across tables, in one ``BatchGetItem`` (at most 100 keys).
+
+    ``keys`` names each read: ``{name: (table, key)}``; the answer holds each name whose item exists (decoded).
+    Keys DynamoDB leaves unprocessed (throttling) are asked for again, with backoff, up to ``BATCH_GET_ATTEMPTS``.
+    """
+    wanted: dict[str, list[dict[str, Any]]] = {}
+    for table, key in keys.values():
+        wanted.setdefault(table, []).append(key)
+    found: dict[str, dict[str, Any]] = {}
+    request: dict[str, Any] = {table: {"Keys": ks, "ConsistentRead": True} for table, ks in wanted.items()}
+    for attempt in range(1, BATCH_GET_ATTEMPTS + 1):
+        try:
+            response = client.batch_get_item(RequestItems=request)
+        except ClientError as error:
+            raise store_error(error, action) from error
+        for table, items in response.get("Responses", {}).items():
+            for item in items:
+                for name, (name_table, key) in keys.items():
+                    if name_table == table and all(item.get(k) == v for k, v in key.items()):
+                        found[name] = from_item(item)
+        request = response.get("UnprocessedKeys") or {}
+        if not request:
+            return found
+        if attempt < BATCH_GET_ATTEMPTS:
+            time.sleep(0.05 * attempt * (1 + random.random()))  # noqa: S311  # nosec B311 - jitter, not security
+    raise StoreError(f"{action} failed: keys left unprocessed after {BATCH_GET_ATTEMPTS} attempts")

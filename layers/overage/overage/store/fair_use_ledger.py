@@ -23,21 +23,24 @@ class FairUseLedger:
         self.table = table_name
         self.client = client
 
+    def key(self, account_id: str, month: Month) -> tuple[str, dict[str, Any]]:
+        """The rollup record's table and key, for a read batched with other stores' (``dynamo.get_many``)."""
+        return self.table, {"pk": {"S": account_id}, "sk": {"S": f"{FAIR_USE}{month}"}}
+
+    @staticmethod
+    def from_record(record: dict[str, Any]) -> dict[str, Any]:
+        record = dict(record)
+        record.pop(REPORT_KEY, None)  # the report's index key, not part of the rollup
+        return record
+
     def get(self, account_id: str, month: Month) -> dict[str, Any] | None:
+        table, key = self.key(account_id, month)
         try:
-            response = self.client.get_item(
-                TableName=self.table,
-                Key={"pk": {"S": account_id}, "sk": {"S": f"{FAIR_USE}{month}"}},
-                ConsistentRead=True,
-            )
+            response = self.client.get_item(TableName=table, Key=key, ConsistentRead=True)
         except ClientError as error:
             raise store_error(error, "reading a fair-use rollup") from error
         item = response.get("Item")
-        if not item:
-            return None
-        record = from_item(item)
-        record.pop(REPORT_KEY, None)  # the report's index key, not part of the rollup
-        return record
+        return self.from_record(from_item(item)) if item else None
 
     def put_item(self, record: dict[str, Any]) -> dict[str, Any]:
         """A TransactWriteItems entry writing (or replacing) the rollup record of ``record['month']``."""
