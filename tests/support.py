@@ -174,6 +174,23 @@ class World:
     def invoices(self, account_id: str) -> list[dict[str, Any]]:
         return sorted(self.ledger(account_id, "INVOICE#"), key=lambda r: r["period_start"])
 
+    def series_counter(self, series: str) -> int | None:
+        """The counter item of an invoice series: the last sequence issued in it (None: no item)."""
+        key = {"pk": {"S": f"SERIES#{series}"}, "sk": {"S": "COUNTER"}}
+        item = self.ddb.get_item(TableName=self.ledger_table, Key=key, ConsistentRead=True).get("Item")
+        return int(item["last_sequence"]["N"]) if item else None
+
+    def issued_number(self, account_id: str, invoice_id: str) -> str:
+        """The number an invoice was issued with, checked against the scheme (README "Invoice numbers"): in the series
+        of its account, currency and year (computed here from the scheme, not by the code), and, in a world where no
+        other account shares that series, the account's n-th invoice of the series in issue order is number n."""
+        invoices = sorted(self.invoices(account_id), key=lambda r: (r["issued_at"], r["invoice_id"]))
+        (invoice,) = [r for r in invoices if r["invoice_id"] == invoice_id]
+        series = series_of(account_id, invoice["currency"], int(invoice["issued_at"][:4]))
+        in_series = [r for r in invoices if r["number"].rsplit("-", 1)[0] == series]
+        assert invoice["number"] == f"{series}-{in_series.index(invoice) + 1}", (invoice["number"], series)
+        return str(invoice["number"])
+
     def notices(self, account_id: str) -> list[dict[str, Any]]:
         """The account's notices as GET /accounts/{id}/notices lists them: rendered from the stored records (which
         hold the email's parts, not its text), with their delivery state, oldest first."""
@@ -187,6 +204,15 @@ class World:
         from moto.ses import ses_backends
 
         return list(ses_backends[DEFAULT_ACCOUNT_ID][REGION].sent_messages)
+
+
+def series_of(account_id: str, currency: str, year: int) -> str:
+    """The invoice series of an account's invoices in a currency and year, as the README states the scheme: the
+    currency, the year, ``S`` and the shard (bytes 4-8 of the account id's SHA-256, big-endian, mod 256)."""
+    import hashlib
+
+    shard = int.from_bytes(hashlib.sha256(account_id.encode()).digest()[4:8], "big") % 256
+    return f"{currency}{year}S{shard:03d}"
 
 
 @contextmanager

@@ -466,16 +466,16 @@ def grace_worker(world: World):  # type: ignore[no-untyped-def]
 
 def interleave(worker, before_its_first_write) -> None:  # type: ignore[no-untyped-def]
     """Run ``before_its_first_write`` after ``worker`` has read the account and before it writes."""
-    original = worker.engine.store.transact
+    original = worker.engine.invoicing.issue
     raced: list[bool] = []
 
-    def transact(items):  # type: ignore[no-untyped-def]
+    def issue(compose, action):  # type: ignore[no-untyped-def]
         if not raced:
             raced.append(True)
             before_its_first_write()
-        return original(items)
+        return original(compose, action)
 
-    worker.engine.store.transact = transact
+    worker.engine.invoicing.issue = issue
 
 
 def test_two_concurrent_runs_issue_one_fee(world: World) -> None:

@@ -16,10 +16,11 @@ from botocore.exceptions import ClientError
 from overage.runtime import aws
 
 from tests.reliability.harness import redeliver_after_lease
-from tests.support import World, contacts_body, upsert_body
+from tests.support import World, contacts_body, series_of, upsert_body
 
-SUBJECT = "Your invoice OV-REN-20260210-acc_1: 34.00 USD"
-FIRST_PARAGRAPH = "Invoice OV-REN-20260210-acc_1 for 2026-02-10 to 2026-03-10 has been issued: 34.00 USD.\n\n"
+NUMBER = f"{series_of('acc_1', 'USD', 2026)}-1"  # its first invoice of 2026, alone in its series
+SUBJECT = f"Your invoice {NUMBER}: 34.00 USD"
+FIRST_PARAGRAPH = f"Invoice {NUMBER} for 2026-02-10 to 2026-03-10 has been issued: 34.00 USD.\n\n"
 REFERENCE = "Reference: acc_1 / inv_acc_1_renewal_2026-02-10\n"
 STORED = {"pk", "sk", "record_type", "kind", "created_at", "detail", "message", "report_key", "delivery", "claimed_at"}
 

@@ -100,8 +100,8 @@ def test_the_excess_profile_figures_of_a_month(world: World) -> None:
     assert report_summary(world, "2026-02") == expected
 
     # And excess_profiles.csv lists every episode something happened to in February, as it stood on 28 Feb
-    fee = f"OV-EXP-{ids['acc_fee'].replace('-', '')}-acc_fee"
-    paid = f"OV-EXP-{ids['acc_paid'].replace('-', '')}-acc_paid"
+    fee = world.issued_number("acc_fee", f"inv_acc_fee_excess_profiles_{ids['acc_fee']}")
+    paid = world.issued_number("acc_paid", f"inv_acc_paid_excess_profiles_{ids['acc_paid']}")
     rows = report_rows(world, "2026-02", "excess_profiles.csv")
     assert [(r["account_id"], r["episode_id"] in ids.values()) for r in rows] == [
         ("acc_paid", True),
@@ -221,7 +221,7 @@ def test_the_contact_overrun_figures_of_a_month(world: World) -> None:
     assert report_rows(world, "2026-02", "contact_overruns.csv") == [
         {
             "account_id": "acc_ovr3",
-            "invoice_number": "OV-REN-20260205-acc_ovr3",
+            "invoice_number": world.issued_number("acc_ovr3", "inv_acc_ovr3_renewal_2026-02-05"),
             "invoice_id": "inv_acc_ovr3_renewal_2026-02-05",
             "billing_date": "2026-02-05",
             "currency": "USD",
@@ -232,7 +232,7 @@ def test_the_contact_overrun_figures_of_a_month(world: World) -> None:
         },
         {
             "account_id": "acc_ovr1",
-            "invoice_number": "OV-REN-20260212-acc_ovr1",
+            "invoice_number": world.issued_number("acc_ovr1", "inv_acc_ovr1_renewal_2026-02-12"),
             "invoice_id": "inv_acc_ovr1_renewal_2026-02-12",
             "billing_date": "2026-02-12",
             "currency": "GBP",

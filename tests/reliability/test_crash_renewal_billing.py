@@ -14,7 +14,7 @@ import pytest
 
 from tests.reliability.harness import crash_at_every_call, quiet_functions
 from tests.scenarios import given_five_billing_dates_on_10_march
-from tests.support import moto_world
+from tests.support import moto_world, series_of
 
 AS_OF = "2026-03-10T00:15:00Z"
 
@@ -40,16 +40,31 @@ def test_a_renewal_run_that_fails_at_any_call_ends_as_a_clean_run() -> None:
     episodes = {key[0]: item for key, item in report.clean.items["LedgerTable"].items() if key[1].startswith("EPIS")}
     assert '"outcome": "resolved_by_limit_increase"' in episodes["acc_pack"]
     subjects = sorted(subject for _, subject, _ in report.clean.emails)
-    assert subjects == [
-        "Back within your profile limit: no fee",
-        "Your invoice OV-REN-20260310-acc_annual: 288.00 USD",
-        "Your invoice OV-REN-20260310-acc_downgrade: 28.80 GBP",
-        "Your invoice OV-REN-20260310-acc_excess: 54.00 USD",
-        "Your invoice OV-REN-20260310-acc_overrun: 34.00 USD",
-        "Your invoice OV-REN-20260310-acc_pack: 34.00 USD",
-        "Your plan changed: contact tier t250 → t100 (downgrade, effective 2026-03-10)",
-        "Your plan changed: profile packs 0 → 1 (upgrade, effective 2026-03-10)",
-    ]
+    # Each account is alone in its series (README "Invoice numbers"): its first invoice of 2026 is number 1;
+    # acc_excess's fee invoice (25 February) was its first, so this renewal is its second
+    number = {
+        account: f"{series_of(account, currency, 2026)}-{sequence}"
+        for account, currency, sequence in (
+            ("acc_annual", "USD", 1),
+            ("acc_downgrade", "GBP", 1),
+            ("acc_excess", "USD", 2),
+            ("acc_overrun", "USD", 1),
+            ("acc_pack", "USD", 1),
+        )
+    }
+    assert len({n.rsplit("-", 1)[0] for n in number.values()}) == 5
+    assert subjects == sorted(
+        [
+            "Back within your profile limit: no fee",
+            f"Your invoice {number['acc_annual']}: 288.00 USD",
+            f"Your invoice {number['acc_downgrade']}: 28.80 GBP",
+            f"Your invoice {number['acc_excess']}: 54.00 USD",
+            f"Your invoice {number['acc_overrun']}: 34.00 USD",
+            f"Your invoice {number['acc_pack']}: 34.00 USD",
+            "Your plan changed: contact tier t250 → t100 (downgrade, effective 2026-03-10)",
+            "Your plan changed: profile packs 0 → 1 (upgrade, effective 2026-03-10)",
+        ]
+    )
 
     # And every kind of write was made to fail: refused, with its reply lost and, a transaction, cancelled
     # And whichever call failed, the run ended as the clean one did

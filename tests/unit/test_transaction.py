@@ -92,3 +92,16 @@ def test_any_other_error_is_a_store_error_at_once(code: str) -> None:
     with pytest.raises(StoreError, match=code):
         Transaction(client, [ITEM]).commit("writing")
     assert len(client.calls) == 1
+
+
+def test_a_cancelled_transaction_tells_which_conditions_failed() -> None:
+    client = FakeClient(cancelled("None", "ConditionalCheckFailed", "None", "ConditionalCheckFailed"))
+    outcome = Transaction(client, [ITEM] * 4).commit_telling("writing")
+    assert (outcome.written, outcome.failed) == (False, frozenset({1, 3}))
+    assert Transaction(FakeClient(), [ITEM]).commit_telling("writing").written is True
+
+
+def test_a_failed_condition_without_reasons_counts_as_every_entry() -> None:
+    error = ClientError({"Error": {"Code": "ConditionalCheckFailedException"}}, "PutItem")
+    outcome = Transaction(FakeClient(error), [ITEM, ITEM]).commit_telling("writing")
+    assert (outcome.written, outcome.failed) == (False, frozenset({0, 1}))

@@ -191,6 +191,7 @@ class FeeTerms:
     currency: str
     fee_per_profile: Decimal
     vat_rate: Decimal
+    invoice_number: str | None = None  # the fee invoice's number, assigned by ``services.invoicing`` (None: a draft)
 
 
 # ------------------------------------------------------------------------------------------------ helpers
@@ -396,6 +397,7 @@ def fee_invoice(episode: Episode, *, fee_count: int, terms: FeeTerms, issued_at:
             f"Excess-profile episode {episode.episode_id}: over the limit since "
             f"{episode.opened_at:%Y-%m-%d %H:%M} UTC, grace period ended {grace_end:%Y-%m-%d %H:%M} UTC."
         ],
+        number=terms.invoice_number,
     )
 
 

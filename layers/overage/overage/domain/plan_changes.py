@@ -327,9 +327,16 @@ def settle(account: Account, old: Subscription, new: Subscription, catalog: Cata
 
 
 def change_document(
-    account: Account, change_id: str, on: date, settlement: Settlement, catalog: Catalog, issued_at: datetime
+    account: Account,
+    change_id: str,
+    on: date,
+    settlement: Settlement,
+    catalog: Catalog,
+    issued_at: datetime,
+    number: str | None = None,
 ) -> Invoice | None:
-    """The invoice (the change costs more) or credit note (it costs less) of an immediate change; none when free."""
+    """The invoice (the change costs more) or credit note (it costs less) of an immediate change; none when free.
+    Both are numbered in the same series (``number``, assigned by ``services.invoicing``; None: a draft)."""
     if not settlement.lines:
         return None
     kind: InvoiceKind = "credit_note" if settlement.net < 0 else "plan_change"
@@ -346,6 +353,7 @@ def change_document(
         issued_at=issued_at,
         due_on=issued_at.date() + timedelta(days=due_days),
         notes=(f"Plan change {change_id}.",),
+        number=number,
     )
 
 

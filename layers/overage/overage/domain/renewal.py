@@ -91,13 +91,15 @@ def bill_renewal(
     previous_streak: int,
     issued_at: datetime,
     extra_lines: Sequence[InvoiceLine] = (),
+    number: str | None = None,
 ) -> RenewalOutcome:
     """The invoice (or none) for one billing date.
 
     Monthly: the subscription plus, when the active contacts at 00:00 UTC of the billing date reach a higher tier,
     an overrun supplement = monthly price of the reached tier − monthly price of the paid tier.
     Annual: the yearly price on yearly anniversaries; on every monthly anniversary the supplement, if any.
-    ``extra_lines`` (e.g. an excess-profile line) join the same invoice.
+    ``extra_lines`` (e.g. an excess-profile line) join the same invoice; ``number`` is the invoice's number, which
+    ``services.invoicing`` assigns (None: a draft).
     """
     cur = account.currency
     annual = account.billing_cycle == "annual"
@@ -167,6 +169,7 @@ def bill_renewal(
             due_on=issued_at.date() + timedelta(days=catalog.policy.payment_deadline_days),
             flags=("custom_quote",) if custom_quote else (),
             notes=notes,
+            number=number,
         )
     return RenewalOutcome(
         billing_date=billing_date,

@@ -46,6 +46,7 @@ from overage.runtime.config import Settings
 from overage.runtime.observability import logger
 from overage.services import deps as stores
 from overage.services.deps import Deps
+from overage.services.invoicing import Invoicing, Issue, Numbering
 from overage.services.renewal import BillingContribution, BillingHook
 from overage.store.accounts import AccountsStore, LimitEntry
 from overage.store.excess_profiles import ExcessProfilesStore, LoadedAccount
@@ -66,6 +67,14 @@ class Plan:
     counted: bool = False  # the step sets the count in force (last-writer-wins)
     paid_invoice: Invoice | None = None
     record: LimitEntry | None = None  # a limit change to record in the limit's history (a plan change's)
+    # A step that issues an invoice (the fee invoice) is planned as a draft, then again with its number
+    # (``services.invoicing``): this plans the same step with the number given.
+    numbered: Callable[[str], Plan] | None = None
+
+    @property
+    def issues(self) -> Invoice | None:
+        """The invoice this step issues, if any."""
+        return next((h.invoice for h in self.step.happenings if h.kind == "fee_invoiced" and h.invoice), None)
 
 
 class ExcessProfiles:
@@ -75,6 +84,7 @@ class ExcessProfiles:
         self.outbox = outbox
         self.catalog = catalog
         self.store = ExcessProfilesStore(accounts, ledger, catalog)
+        self.invoicing = Invoicing(ledger)
 
     @classmethod
     def of(cls, deps: Deps) -> ExcessProfiles:
@@ -102,16 +112,15 @@ class ExcessProfiles:
                     if missing_ok:
                         return None, None
                     raise NotFound(f"account {account_id} is not known; send account.upserted first")
-            plan = plan_for(loaded)
-            if plan is None or plan.step.stale or not (plan.step.changed or plan.items or plan.record):
-                return loaded, plan
-            notices = notices_for(loaded.account, plan.step, self.catalog, plan.paid_invoice)
-            items = self._items(loaded, plan)
-            items += [
-                self.outbox.stage(notice, now, suppression=loaded.account.email_suppression) for notice in notices
-            ]
-            if self.store.transact(items):
-                self.outbox.deliver_committed(notices, now)
+            draft = plan_for(loaded)
+            if draft is None or draft.step.stale or not (draft.step.changed or draft.items or draft.record):
+                return loaded, draft
+            planned: list[Plan] = []
+            compose = self._composer(loaded, draft, now, planned)
+            issued = self.invoicing.issue(compose, "writing an excess-profile step")
+            if issued is not None:
+                self.outbox.deliver_committed(issued.notices, now)
+                plan = planned[-1]
                 logger.info(
                     "excess-profile step written",
                     extra={"account_id": account_id, "happened": [h.kind for h in plan.step.happenings]},
@@ -119,6 +128,28 @@ class ExcessProfiles:
                 return loaded, plan
             loaded = None  # someone changed the account meanwhile: read it again and decide again
         raise StoreError(f"account {account_id} kept changing during {MAX_ATTEMPTS} attempts; retry later")
+
+    def _composer(
+        self, loaded: LoadedAccount, draft: Plan, now: datetime, planned: list[Plan]
+    ) -> Callable[[Numbering], Issue]:
+        """The step's write for ``services.invoicing``: a step that issues the fee invoice is planned again with its
+        number (``Plan.numbered``) on every attempt; each attempt's plan is appended to ``planned``."""
+
+        def compose(numbering: Numbering) -> Issue:
+            plan = draft
+            invoice = draft.issues
+            if invoice is not None:
+                if draft.numbered is None:
+                    raise ValueError("a step that issues an invoice must say how to number it (Plan.numbered)")
+                plan = draft.numbered(numbering.number(invoice.account_id, invoice.currency, invoice.issued_at))
+            planned.append(plan)
+            notices = notices_for(loaded.account, plan.step, self.catalog, plan.paid_invoice)
+            items = self._items(loaded, plan)
+            suppression = loaded.account.email_suppression
+            items += [self.outbox.stage(notice, now, suppression=suppression) for notice in notices]
+            return Issue(plan.issues, items, notices)
+
+        return compose
 
     def _items(self, loaded: LoadedAccount, plan: Plan) -> list[dict[str, Any]]:
         account_id = loaded.account.account_id
@@ -134,10 +165,8 @@ class ExcessProfiles:
                 )
             )
         items += self.store.episode_items(account_id, plan.step.happenings, loaded.account, loaded)
-        for happening in plan.step.happenings:
-            if happening.kind == "fee_invoiced" and happening.invoice is not None:
-                items.append(self.ledger.put_invoice_item(happening.invoice))
-            elif happening.kind == "overdue" and happening.episode and happening.episode.fee_invoice_id:
+        for happening in plan.step.happenings:  # a fee invoice's put is added by ``services.invoicing``
+            if happening.kind == "overdue" and happening.episode and happening.episode.fee_invoice_id:
                 items.append(
                     self.store.invoice_status_update(
                         account_id,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -70,14 +70,24 @@ class GraceExpiry:
             count_at_grace_end = None
             if episode.state == "in_grace":  # the count in force at the grace end, from the snapshot history
                 count_at_grace_end = self.accounts.profiles_at(account_id, episode.grace_ends_at)
-            step = advance(
-                current.state,
-                as_of=as_of,
-                count_at_grace_end=count_at_grace_end,
-                terms=fee_terms(current.account, self.catalog),
-                policy=policy,
-            )
-            return Plan(step) if step is not None else None
+            terms = fee_terms(current.account, self.catalog)
+
+            def step_with(number: str | None) -> Step | None:
+                return advance(
+                    current.state,
+                    as_of=as_of,
+                    count_at_grace_end=count_at_grace_end,
+                    terms=replace(terms, invoice_number=number),
+                    policy=policy,
+                )
+
+            def numbered(number: str) -> Plan:
+                step = step_with(number)
+                assert step is not None  # the same inputs as the draft's
+                return Plan(step)
+
+            step = step_with(None)
+            return Plan(step, numbered=numbered) if step is not None else None
 
         for _ in range(MAX_STEPS):
             _, written = self.engine.commit(account_id, plan, now, missing_ok=True)

@@ -34,6 +34,7 @@ from overage.runtime.observability import logger
 from overage.services import deps as stores
 from overage.services.deps import Deps
 from overage.services.excess_profiles import on_limit_changed
+from overage.services.invoicing import Invoicing, Issue, Numbering
 from overage.services.renewal import BillingContribution, BillingHook, FollowUp, FollowUpRunner
 from overage.store.plan_changes import PlanChangeStore, change_sk
 
@@ -69,6 +70,7 @@ class _Attempt:
     record: dict[str, Any]
     items: list[dict[str, Any]] = field(default_factory=list)
     notices: list[Notice] = field(default_factory=list)
+    invoice: Invoice | None = None  # the invoice or credit note it issues (its put is added by services.invoicing)
 
 
 def _base_record(event: PlanChangeRequested, account: Account) -> dict[str, Any]:
@@ -110,8 +112,9 @@ def _plan_change(
     account: Account,
     catalog: Catalog,
     store: PlanChangeStore,
-    ledger_item: Callable[[Invoice], dict[str, Any]],
+    number: str | None,
 ) -> _Attempt:
+    """What applying the change writes; ``number`` numbers its invoice or credit note (None: a draft)."""
     changes = requested_changes(event.data)
     old, new = rules.validate(account, changes, catalog)
     classification = rules.classify(old, new, catalog, account.currency)
@@ -151,7 +154,7 @@ def _plan_change(
     if effective == "immediate":
         rules.check_immediate(account, on)
         settlement = rules.settle(account, old, new, catalog, on)
-        invoice = rules.change_document(account, event.id, on, settlement, catalog, event.occurred_at)
+        invoice = rules.change_document(account, event.id, on, settlement, catalog, event.occurred_at, number)
         sets = new.as_dict() | {"profile_version": max(account.profile_version, version)}
         record |= {"status": "applied", "effective_on": on.isoformat(), "effective_at": _iso(event.occurred_at)}
         if settlement.started_on is not None and settlement.next_billing_date is not None:
@@ -203,11 +206,9 @@ def _plan_change(
         )
     )
     items.append(store.put_change_item(record))
-    if invoice is not None:
-        items.append(ledger_item(invoice))
     changed = account.model_copy(update=new.as_dict())
     notice = change_notice(changed, record, invoice, _iso(event.occurred_at))
-    return _Attempt(record, items, [notice])
+    return _Attempt(record, items, [notice], invoice)
 
 
 def _after_applied(record: dict[str, Any], deps: Deps) -> None:
@@ -266,6 +267,31 @@ def _date(day: date | None) -> str:
 
 
 # ---------------------------------------------------------------- the webhook handler
+def _composer(
+    event: PlanChangeRequested, account: Account, deps: Deps, store: PlanChangeStore, attempts: list[_Attempt]
+) -> Callable[[Numbering], Issue]:
+    """One attempt's write for ``services.invoicing``: an immediate change that issues an invoice or credit note is
+    priced as a draft, then again with its number; each attempt is appended to ``attempts``."""
+
+    def compose(numbering: Numbering) -> Issue:
+        if event.data.cancel_pending:
+            attempt = _cancel(event, account, store)
+        else:
+            attempt = _plan_change(event, account, deps.catalog, store, None)
+            draft = attempt.invoice
+            if draft is not None:
+                number = numbering.number(draft.account_id, draft.currency, draft.issued_at)
+                attempt = _plan_change(event, account, deps.catalog, store, number)
+        attempts.append(attempt)
+        staged = [
+            deps.outbox.stage(notice, deps.received_at, suppression=account.email_suppression)
+            for notice in attempt.notices
+        ]
+        return Issue(attempt.invoice, attempt.items + staged, attempt.notices)
+
+    return compose
+
+
 def on_change_requested(event: PlanChangeRequested, deps: Deps) -> dict[str, Any]:
     """``plan.change_requested``: validate, then apply now, schedule for period end, or cancel the pending change."""
     _check_words(event.data)
@@ -277,16 +303,12 @@ def on_change_requested(event: PlanChangeRequested, deps: Deps) -> dict[str, Any
             _after_applied(existing, deps)
             return answer(existing)
         account = deps.accounts.require(event.account_id)
-        if event.data.cancel_pending:
-            attempt = _cancel(event, account, store)
-        else:
-            attempt = _plan_change(event, account, deps.catalog, store, deps.ledger.put_invoice_item)
-        staged = [
-            deps.outbox.stage(notice, deps.received_at, suppression=account.email_suppression)
-            for notice in attempt.notices
-        ]
-        if store.commit(attempt.items + staged):
-            deps.outbox.deliver_committed(attempt.notices, deps.received_at)
+        attempts: list[_Attempt] = []
+        compose = _composer(event, account, deps, store, attempts)
+        issued = Invoicing(deps.ledger).issue(compose, "applying a plan change")
+        if issued is not None:
+            attempt = attempts[-1]
+            deps.outbox.deliver_committed(issued.notices, deps.received_at)
             _after_applied(attempt.record, deps)
             logger.info(
                 "plan change recorded",

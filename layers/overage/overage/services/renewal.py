@@ -26,9 +26,9 @@ from overage.notices.renewal import renewal_notice
 from overage.runtime.fanout import fan_out, send_batch
 from overage.runtime.observability import correlate, count, logger
 from overage.runtime.sqs_batch import SqsRecord
+from overage.services.invoicing import Invoicing, Issue, Numbering
 from overage.store.accounts import AccountsStore
 from overage.store.ledger import LedgerStore
-from overage.store.transaction import commit
 
 
 @dataclass
@@ -113,6 +113,7 @@ class RenewalBilling:
         self.catalog = catalog
         self.hooks = hooks or []
         self.follow_up_runners = follow_up_runners or {}
+        self.invoicing = Invoicing(ledger)
 
     def bill_account(self, account_id: str, as_of: datetime, now: datetime) -> list[RenewalOutcome]:
         """Bill every billing date of the account due by ``as_of`` that is not billed yet, oldest first."""
@@ -169,38 +170,56 @@ class RenewalBilling:
             hook_items += contribution.transact_items
             hook_notices += contribution.notices
             follow_ups |= {follow_up.kind: follow_up.args for follow_up in contribution.follow_ups}
-        outcome = bill_renewal(
-            account,
-            billing_date,
-            active_contacts,
-            self.catalog,
-            previous_streak=account.overrun_streak,
-            issued_at=midnight_utc(billing_date),
-            extra_lines=extra,
-        )
         following = next_billing_date(account.started_on, 1, billing_date)
         if follow_ups:  # recorded in the billing write itself: a retry finishes them if this process dies first
             updates["follow_ups"] = follow_ups
-        billed = self.accounts.billed_item(
-            account.account_id,
-            billing_date=billing_date,
-            following=following,
-            overrun_streak=outcome.overrun_streak,
-            profile_version=version,
-            updates=updates,
-        )
-        items: list[dict[str, Any]] = [billed, *hook_items]
-        notices = list(hook_notices)
-        if outcome.invoice is not None:
-            notices.append(renewal_notice(account, outcome))
-            items.append(self.ledger.put_invoice_item(outcome.invoice))
-        items += [self.outbox.stage(notice, now, suppression=account.email_suppression) for notice in notices]
-        if not commit(self.accounts.client, items, "issuing a renewal invoice"):
+        priced = account
+        issued_at = midnight_utc(billing_date)
+        outcomes: list[RenewalOutcome] = []
+
+        def price(number: str | None) -> RenewalOutcome:
+            return bill_renewal(
+                priced,
+                billing_date,
+                active_contacts,
+                self.catalog,
+                previous_streak=priced.overrun_streak,
+                issued_at=issued_at,
+                extra_lines=extra,
+                number=number,
+            )
+
+        draft = price(None)  # an annual account's month without an overrun issues no invoice: no number to read
+
+        def compose(numbering: Numbering) -> Issue:
+            """The billing write, with the invoice numbered (run again when only the series counter moved)."""
+            outcome = draft
+            if draft.invoice is not None:
+                outcome = price(numbering.number(priced.account_id, priced.currency, issued_at))
+            outcomes.append(outcome)
+            billed = self.accounts.billed_item(
+                priced.account_id,
+                billing_date=billing_date,
+                following=following,
+                overrun_streak=outcome.overrun_streak,
+                profile_version=version,
+                updates=updates,
+            )
+            notices = list(hook_notices)
+            if outcome.invoice is not None:
+                notices.append(renewal_notice(priced, outcome))
+            staged = [self.outbox.stage(notice, now, suppression=priced.email_suppression) for notice in notices]
+            return Issue(outcome.invoice, [billed, *hook_items, *staged], notices)
+
+        issued = self.invoicing.issue(compose, "issuing a renewal invoice")
+        if issued is None:
             logger.info(
                 "billing date already billed by another run",
                 extra={"account_id": account.account_id, "billing_date": billing_date.isoformat()},
             )
             return None
+        outcome = outcomes[-1]
+        notices = issued.notices
         if outcome.invoice is not None:
             logger.info(
                 "invoice issued",

@@ -12,8 +12,9 @@ Account item (``pk=<account>, sk=ACCOUNT``), the attributes this policy owns:
 Ledger: ``EPISODE#<episode id>``: one record per episode, its figures, state, outcome and every transition; and
 ``REPORT#<YYYY-MM>#EPISODE#<episode id>``: a marker per month something happened to it (the monthly report's index).
 
-Everything is written through ``transact``: one TransactWriteItems per step, conditioned on what the step was
-computed from, so a retry, a rerun or two concurrent runs can never apply a step twice.
+Each step is one TransactWriteItems of these items (committed by ``services.invoicing``, which numbers a fee invoice
+in it), conditioned on what the step was computed from, so a retry, a rerun or two concurrent runs can never apply
+a step twice.
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ from overage.store.accounts import ACCOUNT_SK, LIMIT_HISTORY, UNKNOWN_SOURCE, Ac
 from overage.store.dynamo import from_item, query_all, serialize, store_error, to_item
 from overage.store.ledger import INVOICE, LedgerStore
 from overage.store.report_index import episode_marker_item
-from overage.store.transaction import commit
 
 EPISODE = "EPISODE#"
 GRACE_INDEX = "GraceIndex"
@@ -203,10 +203,6 @@ class ExcessProfilesStore:
             self.client.put_item(TableName=self.accounts.table, Item=item)
         except ClientError as error:
             raise store_error(error, "recording a snapshot") from error
-
-    def transact(self, items: list[dict[str, Any]]) -> bool:
-        """All or nothing; False when a condition failed (someone else changed what the step was computed from)."""
-        return commit(self.client, items, "writing an excess-profile step")
 
     # ------------------------------------------------------------------ transaction items
     def account_update(
