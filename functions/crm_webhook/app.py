@@ -1,5 +1,5 @@
 """CrmWebhookFunction: signed CRM webhooks in, account standing out (spec §4). Wiring only: the routes are in
-``overage.api`` (webhook, accounts, openapi) and every error is answered by ``overage.api.errors``."""
+``overage.api`` (webhook, accounts, feedback, openapi) and every error is answered by ``overage.api.errors``."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from overage.api import accounts, errors, openapi, webhook
+from overage.api import accounts, errors, feedback, openapi, webhook
 from overage.runtime.observability import logger, metrics, tracer
 
 app = APIGatewayRestResolver()
 app.include_router(webhook.router)
 app.include_router(accounts.router)
+app.include_router(feedback.router)
 openapi.register(app)
 errors.register(app)
 

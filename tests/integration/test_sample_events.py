@@ -35,6 +35,8 @@ HTTP_STATUS = {
     "crm_webhook__get_account.json": 200,
     "crm_webhook__get_changes.json": 200,
     "crm_webhook__get_fair_use.json": 200,
+    # "I need help" on acc_42's profiles.exceeded email, signed with the local feedback key
+    "crm_webhook__get_feedback.json": 200,
     "crm_webhook__openapi.json": 200,
     "crm_webhook__sam_generated_post.json": 401,
 }
@@ -97,7 +99,12 @@ def test_each_sample_event_runs(world: World, sample: Path) -> None:
         assert result == {"batchItemFailures": []}  # the record was handled, not handed back for a retry
     elif "httpMethod" in event:
         assert result["statusCode"] == HTTP_STATUS[sample.name], result
-        json.loads(result["body"])
+        if sample.name == "crm_webhook__get_feedback.json":  # the feedback page, recorded once
+            assert "our support team has been told" in result["body"], result
+            [help_notice] = [n for n in world.notices("acc_42") if n["kind"] == "notice.help_requested"]
+            assert help_notice["detail"]["answered_notice_kind"] == "profiles.exceeded"
+        else:
+            json.loads(result["body"])
     else:
         assert isinstance(result, dict)
 

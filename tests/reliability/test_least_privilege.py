@@ -1,5 +1,6 @@
 """Least privilege, checked against what the functions really do: a realistic month runs through every function (all
-six webhook types, a rejected event, every read endpoint, every scheduled job and its queue), each AWS call a
+six webhook types, a rejected event, every read endpoint, two feedback-link clicks, every scheduled job and its
+queue), each AWS call a
 function makes is recorded (botocore, below every client), turned into its IAM action and resource, and must be
 granted by that function's own statements in template.yaml. So the tight, explicit policies are also complete:
 nothing the code does would be refused in AWS.
@@ -19,7 +20,8 @@ from unittest import mock
 
 import botocore.client
 import pytest
-from overage_local.template import ACCOUNT_ID, LocalTemplate
+from overage.domain.feedback import sign
+from overage_local.template import ACCOUNT_ID, LocalTemplate, feedback_secret
 
 from tests.builders import change_body, ses_event, sns_event
 from tests.scenarios import (
@@ -27,7 +29,7 @@ from tests.scenarios import (
     given_five_billing_dates_on_10_march,
     given_four_episodes_due_on_5_march,
 )
-from tests.support import REGION, ROOT, World, contacts_body, moto_world, payment_body
+from tests.support import REGION, ROOT, World, contacts_body, moto_world, payment_body, rest_event
 
 TRANSACT_ACTIONS = {
     "Put": "PutItem",
@@ -186,6 +188,11 @@ def a_month_of_everything(world: World) -> None:
     for kind in ("Delivery", "Complaint"):
         event = sns_event(ses_event(kind, sent[0]["ses_message_id"], sent[0]["to"]))
         assert world.invoke("EmailFeedbackFunction", event)["outcomes"] != ["ignored"], kind
+    # the feedback links of two emails (issue 18): "This was clear", then "I need help" (notice.help_requested)
+    assert len(sent) >= 2
+    for answer, notice in zip(("clear", "help"), sent, strict=False):
+        token = sign(feedback_secret(), notice["account_id"], notice["notice_id"], answer)
+        assert world.invoke("CrmWebhookFunction", rest_event("GET", f"/feedback/{token}"))["statusCode"] == 200
 
 
 @pytest.mark.slow

@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # each function imports only its own job's services
     from overage.services.email_feedback import EmailFeedback
     from overage.services.fair_use import FairUseJob
     from overage.services.grace_expiry import GraceExpiryJob
+    from overage.services.notice_feedback import NoticeFeedback
     from overage.services.renewal import BillingHook, FollowUpRunner, RenewalBilling, RenewalJob
     from overage.services.report import ReportJob
 
@@ -130,6 +131,18 @@ def email_feedback(settings: EmailFeedbackSettings) -> EmailFeedback:
 
     return EmailFeedback(
         store=EmailFeedbackStore(settings.accounts_table, settings.ledger_table, aws.client("dynamodb")),
+        outbox=stores.notice_outbox(settings),
+        clock=clock,
+    )
+
+
+# ---------------------------------------------------------------- a click on a notice email's feedback link (§3.9)
+def notice_feedback(settings: Settings) -> NoticeFeedback:
+    from overage.services.notice_feedback import NoticeFeedback
+    from overage.store.notice_answers import NoticeAnswerStore
+
+    return NoticeFeedback(
+        store=NoticeAnswerStore(settings.ledger_table, aws.client("dynamodb")),
         outbox=stores.notice_outbox(settings),
         clock=clock,
     )

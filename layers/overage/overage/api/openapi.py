@@ -48,6 +48,16 @@ def document(app: ApiGatewayResolver) -> dict[str, Any]:
         "413": {"description": "body over 256 KiB"},
         "422": {"description": "schema violation; each bad field is named"},
     }
+    feedback = document["paths"]["/feedback/{token}"]["get"]
+    feedback["security"] = []  # public: the token is the credential
+    page = {"text/html": {"schema": {"type": "string"}}}
+    feedback["responses"] = {
+        "200": {"description": "the answer is recorded, or was already (the first answer stands)", "content": page},
+        "404": {
+            "description": "forged, truncated or altered token, or an unknown notice: nothing recorded",
+            "content": page,
+        },
+    }
     for path, operations in document["paths"].items():  # the read endpoints answer 404 for an unknown account
         if path.startswith("/accounts/"):
             for read in operations.values():
