@@ -195,3 +195,38 @@ def test_read_endpoints_preview_invoices_and_notices(world: World) -> None:
     assert [(n["kind"], n["status"]) for n in sent["notices"]] == [("invoice.issued", "sent")]
     assert world.get("/accounts/acc_1/preview")[1]["billing_date"] == "2026-03-10"
     assert world.get("/accounts/nobody/invoices")[0] == 404
+
+
+def test_the_invoice_shows_the_buyer_as_at_issue(world: World) -> None:
+    # Given a buyer with a name, an address and a VAT number (GBP: UK VAT)
+    buyer = {"billing_name": "Serenity Association Ltd", "billing_address": ["1 Quiet Lane", "Leeds LS1 1AA"]}
+    world.accepted(upsert_body("acc_vat", billing_cycle="monthly", currency="GBP", vat_number="GB123456789", **buyer))
+    item = world.account_item("acc_vat")
+    assert (item["billing_name"], item["billing_address"], item["vat_number"]) == (
+        "Serenity Association Ltd",
+        ["1 Quiet Lane", "Leeds LS1 1AA"],
+        "GB123456789",
+    )
+    # When the 10 February invoice is issued, then the CRM drops the VAT number and renames the buyer
+    world.renewal("2026-02-10T00:15:00Z")
+    later = upsert_body("acc_vat", billing_cycle="monthly", currency="GBP", billing_name="Serenity Trust")
+    later["occurred_at"] = "2026-02-20T08:00:00Z"
+    world.accepted(later)
+    # Then the account holds what the CRM said last (no VAT number, no address) ...
+    item = world.account_item("acc_vat")
+    assert (item["billing_name"], "billing_address" in item, "vat_number" in item) == ("Serenity Trust", False, False)
+    # ... and the invoice still shows the buyer as at its issue
+    (invoice,) = world.invoices("acc_vat")
+    assert invoice["buyer"] == {
+        "account_id": "acc_vat",
+        "name": "Serenity Association Ltd",
+        "address": ["1 Quiet Lane", "Leeds LS1 1AA"],
+        "vat_number": "GB123456789",
+        "email": "billing@acc_vat.example",
+    }
+    # a bad VAT number is refused naming the field, and changes nothing
+    bad = upsert_body("acc_vat", billing_cycle="monthly", currency="GBP", vat_number="GB 123")
+    bad["occurred_at"] = "2026-02-21T08:00:00Z"
+    status, answer = world.webhook(bad)
+    assert (status, [e["field"] for e in answer["errors"]]) == (422, ["data.vat_number"])
+    assert world.account_item("acc_vat")["billing_name"] == "Serenity Trust"

@@ -45,6 +45,10 @@ class Account(BaseModel):
     pending_change: dict[str, Any] | None = None  # a plan change waiting for its billing date (plan_changes)
     follow_ups: dict[str, Any] | None = None  # work a billing write left for after its commit (renewals.FollowUp)
     email_suppression: dict[str, Any] | None = None  # the address SES bounced for good or complained of (§3.9)
+    # The buyer a VAT invoice names (spec §3.8), as account.upserted last gave it; snapshot onto each invoice.
+    billing_name: str | None = None
+    billing_address: tuple[str, ...] | None = None
+    vat_number: str | None = None
 
     @property
     def period_months(self) -> int:

@@ -106,6 +106,33 @@ def _email(value: str) -> str:
     return value
 
 
+# The buyer on a VAT invoice (spec §3.8): a VAT number is a two-letter country prefix and 2-13 letters or digits,
+# written as registered, without blanks or dots (GB123456789, DE123456789, ATU12345678).
+VAT_NUMBER_PATTERN = r"^[A-Z]{2}[A-Z0-9]{2,13}$"
+MAX_NAME = 200  # a legal name, as printed on the invoice
+MAX_ADDRESS_LINES = 6
+MAX_ADDRESS_LINE = 100
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _printed_text(value: str) -> str:
+    """Text printed on the invoice: one line, no control character, not blank."""
+    if _CONTROL.search(value):
+        raise ValueError("one line of text: no line break, tab or other control character")
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value.strip()
+
+
+def _vat_number(value: str) -> str:
+    if not re.fullmatch(VAT_NUMBER_PATTERN, value):
+        raise ValueError(
+            "a VAT number is a two-letter country prefix and 2-13 capital letters or digits, no blank or dot, "
+            "such as GB123456789"
+        )
+    return value
+
+
 Day = Annotated[date, BeforeValidator(_day), WithJsonSchema({"type": "string", "format": "date"})]
 Instant = Annotated[AwareDatetime, BeforeValidator(_instant), WithJsonSchema({"type": "string", "format": "date-time"})]
 Money = Annotated[
@@ -118,6 +145,15 @@ EmailAddress = Annotated[
     Field(min_length=3, max_length=254),
     AfterValidator(_email),
     WithJsonSchema({"type": "string", "format": "email", "maxLength": 254}),
+]
+
+
+PrintedName = Annotated[str, Field(min_length=1, max_length=MAX_NAME), AfterValidator(_printed_text)]
+AddressLine = Annotated[str, Field(min_length=1, max_length=MAX_ADDRESS_LINE), AfterValidator(_printed_text)]
+VatNumber = Annotated[
+    str,
+    AfterValidator(_vat_number),
+    WithJsonSchema({"type": "string", "pattern": VAT_NUMBER_PATTERN, "examples": ["GB123456789"]}),
 ]
 
 
@@ -136,6 +172,10 @@ class AccountData(_Data):
     telephone_support: bool
     profile_packs: int = Field(ge=0, le=10_000)
     customer_since: Day
+    # The buyer as a VAT invoice shows it (spec §3.8), each optional; snapshot onto every invoice at issue.
+    billing_name: PrintedName | None = None
+    billing_address: list[AddressLine] | None = Field(default=None, min_length=1, max_length=MAX_ADDRESS_LINES)
+    vat_number: VatNumber | None = None
 
 
 class ContactsData(_Data):

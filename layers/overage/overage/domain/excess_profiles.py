@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict
 from overage.domain.calendar import anniversary
 from overage.domain.catalog import Policy
 from overage.domain.instants import midnight_utc, to_key
-from overage.domain.invoice import Invoice, build_invoice
+from overage.domain.invoice import Buyer, Invoice, build_invoice
 from overage.domain.money import InvoiceLine, Totals, round_money, with_vat
 
 EpisodeState = Literal["in_grace", "resolved", "fee_invoiced", "reminded", "overdue", "paid"]
@@ -192,6 +192,7 @@ class FeeTerms:
     fee_per_profile: Decimal
     vat_rate: Decimal
     invoice_number: str | None = None  # the fee invoice's number, assigned by ``services.invoicing`` (None: a draft)
+    buyer: Buyer | None = None  # the account's buyer details at issue (spec §3.8)
 
 
 # ------------------------------------------------------------------------------------------------ helpers
@@ -398,6 +399,7 @@ def fee_invoice(episode: Episode, *, fee_count: int, terms: FeeTerms, issued_at:
             f"{episode.opened_at:%Y-%m-%d %H:%M} UTC, grace period ended {grace_end:%Y-%m-%d %H:%M} UTC."
         ],
         number=terms.invoice_number,
+        buyer=terms.buyer,
     )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -46,6 +46,40 @@ def number_in(series: str, sequence: int) -> str:
     return f"{series}-{sequence}"
 
 
+class Seller(BaseModel):
+    """Who issues the invoices (the deployment's SellerLegalName, SellerAddress, SellerVatNumber parameters)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    legal_name: str
+    address: tuple[str, ...]
+    vat_number: str
+
+
+class Buyer(BaseModel):
+    """The customer as the invoice shows it, snapshot at issue (a VAT invoice shows the buyer as at its tax point).
+    ``name`` falls back to the account id when the CRM sent no billing name (README, Policies)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    account_id: str
+    name: str
+    address: tuple[str, ...] = ()
+    vat_number: str | None = None
+    email: str | None = None
+
+
+def buyer_of(account: Any) -> Buyer:
+    """The buyer of an account (``domain.account.Account``: anything with its fields) as it stands now."""
+    return Buyer(
+        account_id=account.account_id,
+        name=account.billing_name or account.account_id,
+        address=tuple(account.billing_address or ()),
+        vat_number=account.vat_number,
+        email=account.billing_email,
+    )
+
+
 class Invoice(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -67,6 +101,7 @@ class Invoice(BaseModel):
     status: InvoiceStatus = "open"
     flags: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    buyer: Buyer | None = None  # None on invoices issued before buyers were recorded (issue 17)
 
 
 def build_invoice(
@@ -84,6 +119,7 @@ def build_invoice(
     flags: Sequence[str] = (),
     notes: Sequence[str] = (),
     number: str | None = None,
+    buyer: Buyer | None = None,
 ) -> Invoice:
     from decimal import Decimal
 
@@ -91,6 +127,7 @@ def build_invoice(
     return Invoice(
         invoice_id=invoice_id(account_id, kind, period_key),
         number=number,
+        buyer=buyer,
         account_id=account_id,
         kind=kind,
         currency=currency,

@@ -33,7 +33,7 @@ from overage.domain.account import Account
 from overage.domain.calendar import Period, anniversary, next_billing_date, period_containing
 from overage.domain.catalog import Catalog
 from overage.domain.instants import midnight_utc
-from overage.domain.invoice import Invoice, InvoiceKind, build_invoice
+from overage.domain.invoice import Invoice, InvoiceKind, build_invoice, buyer_of
 from overage.domain.money import ZERO, InvoiceLine
 from overage.domain.proration import prorate
 from overage.domain.renewal import subscription_lines
@@ -354,6 +354,7 @@ def change_document(
         due_on=issued_at.date() + timedelta(days=due_days),
         notes=(f"Plan change {change_id}.",),
         number=number,
+        buyer=buyer_of(account),
     )
 
 

@@ -10,7 +10,7 @@ from decimal import Decimal
 from overage.domain.account import Account
 from overage.domain.calendar import anniversary
 from overage.domain.catalog import Catalog
-from overage.domain.invoice import Invoice, InvoiceKind, build_invoice
+from overage.domain.invoice import Invoice, InvoiceKind, build_invoice, buyer_of
 from overage.domain.money import InvoiceLine
 
 
@@ -170,6 +170,7 @@ def bill_renewal(
             flags=("custom_quote",) if custom_quote else (),
             notes=notes,
             number=number,
+            buyer=buyer_of(account),
         )
     return RenewalOutcome(
         billing_date=billing_date,

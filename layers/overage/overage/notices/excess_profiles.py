@@ -15,7 +15,7 @@ from typing import Any
 from overage.domain.account import Account
 from overage.domain.catalog import Catalog
 from overage.domain.excess_profiles import Episode, FeeTerms, Happening, Step, fee_totals
-from overage.domain.invoice import Invoice
+from overage.domain.invoice import Invoice, buyer_of
 from overage.domain.notice import Notice, render
 from overage.notices.renewal import invoice_breakdown
 
@@ -26,6 +26,7 @@ def fee_terms(account: Account, catalog: Catalog) -> FeeTerms:
         currency=account.currency,
         fee_per_profile=catalog.excess_profile_fee(account.currency),
         vat_rate=catalog.vat_rate(account.currency),
+        buyer=buyer_of(account),
     )
 
 

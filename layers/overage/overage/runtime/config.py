@@ -15,7 +15,9 @@ import threading
 from collections.abc import Mapping
 from typing import Any, ClassVar, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from overage.domain.invoice import Seller
 
 _cache_lock = threading.Lock()
 
@@ -37,9 +39,30 @@ class Settings(BaseModel):
     # The feedback links of every notice email (spec §3.9): the SSM parameters of their key and of the API's URL.
     feedback_secret_parameter: str = Field(alias="FEEDBACK_SECRET_PARAMETER", min_length=1)
     feedback_base_url_parameter: str = Field(alias="FEEDBACK_BASE_URL_PARAMETER", min_length=1)
+    # The seller as invoices, credit notes and notices show it (spec §2, §3.8): template parameters SellerLegalName,
+    # SellerAddress (lines separated by "|") and SellerVatNumber.
+    seller_legal_name: str = Field(alias="SELLER_LEGAL_NAME", min_length=1, max_length=200)
+    seller_address: str = Field(alias="SELLER_ADDRESS", min_length=1, max_length=600)
+    seller_vat_number: str = Field(alias="SELLER_VAT_NUMBER", pattern=r"^[A-Z]{2}[A-Z0-9]{2,13}$")
     catalog_parameter: str = Field(default="", alias="CATALOG_PARAMETER")  # empty: the bundled catalog
     # SQS records of one batch handled at once (threads): the records wait on AWS, not on the CPU (issue 9).
     batch_workers: int = Field(default=1, alias="BATCH_WORKERS", ge=1, le=10)
+
+    @field_validator("seller_address")
+    @classmethod
+    def _address_lines(cls, value: str) -> str:
+        lines = value.split("|")
+        if len(lines) > 6 or any(not line.strip() or len(line) > 100 for line in lines):
+            raise ValueError('at most 6 address lines of 1-100 characters, separated by "|"')
+        return value
+
+    @property
+    def seller(self) -> Seller:
+        return Seller(
+            legal_name=self.seller_legal_name,
+            address=tuple(line.strip() for line in self.seller_address.split("|")),
+            vat_number=self.seller_vat_number,
+        )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Self:

@@ -183,7 +183,15 @@ class AccountsStore:
             "customer_since": data.customer_since.isoformat(),
             "profile_version": version,
         }
-        names = {f"#{k}": k for k in fields} | {"#lh": LIMIT_HISTORY}
+        # The buyer's details (spec §3.8): each one the event leaves out is no longer known (removed).
+        buyer = {
+            "billing_name": data.billing_name,
+            "billing_address": data.billing_address,
+            "vat_number": data.vat_number,
+        }
+        fields |= {k: v for k, v in buyer.items() if v is not None}
+        removed = [k for k, v in buyer.items() if v is None]
+        names = {f"#{k}": k for k in [*fields, *removed]} | {"#lh": LIMIT_HISTORY}
         values = {f":{k}": serialize(v) for k, v in fields.items()}
         sets = [f"#{k} = :{k}" for k in fields]
         sets.append("billing_shard = if_not_exists(billing_shard, :shard)")
@@ -196,7 +204,10 @@ class AccountsStore:
             response = self.client.update_item(
                 TableName=self.table,
                 Key={"pk": {"S": event.account_id}, "sk": {"S": ACCOUNT_SK}},
-                UpdateExpression="SET " + ", ".join(sets) + " ADD #lh :lh",
+                UpdateExpression="SET "
+                + ", ".join(sets)
+                + " ADD #lh :lh"
+                + (" REMOVE " + ", ".join(f"#{k}" for k in removed) if removed else ""),
                 ConditionExpression="attribute_not_exists(pk) OR profile_version < :profile_version",
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
