@@ -90,6 +90,51 @@ def given_five_billing_dates_on_10_march(world: World) -> None:
 
 
 # ---------------------------------------------------------------- a month of each policy (the monthly report)
+FATES = (
+    "recorded",
+    "emailed",
+    "delivered",
+    "bounced",
+    "complained",
+    "suppressed",
+    "failed",
+    "not_yet_sent",
+    "answered_clear",
+    "asked_for_help",
+)
+EXCESS_PROFILE_NOTICES = ("profiles.exceeded", "invoice.issued", "invoice.payment_reminder", "account.restricted")
+
+
+def fate(recorded: int, **figures: int) -> dict[str, int]:
+    """What became of ``recorded`` notices of one kind: every figure 0 but those given."""
+    return {name: 0 for name in FATES} | {"recorded": recorded} | figures
+
+
+def emailed(recorded: int, **figures: int) -> dict[str, int]:
+    """``recorded`` notices of one kind, all emailed (SES accepted each), with the other figures given."""
+    return fate(recorded, emailed=recorded, **figures)
+
+
+def communication(
+    by_kind: dict[str, dict[str, int]] | None = None,
+    effect: dict[str, tuple[int, int, int, str | None]] | None = None,
+) -> dict[str, Any]:
+    """summary.json's communication block: per kind as given, their total, and per excess-profile notice kind
+    (episodes notified, resolved after, resolved in grace after, share in %)."""
+    by_kind = dict(sorted((by_kind or {}).items()))
+    total = {name: sum(figures[name] for figures in by_kind.values()) for name in FATES}
+    effects = {}
+    for kind in EXCESS_PROFILE_NOTICES:
+        episodes, after, in_grace, share = (effect or {}).get(kind, (0, 0, 0, None))
+        effects[kind] = {
+            "episodes": episodes,
+            "resolved_after": after,
+            "resolved_in_grace_after": in_grace,
+            "share_resolved_after_percent": share,
+        }
+    return {"total": total, "by_kind": by_kind, "excess_profile_notices": effects}
+
+
 def quiet_month(month: str, start: str, end: str) -> dict[str, Any]:
     """The summary of a month in which nothing happened."""
     nothing: dict[str, Any] = {"count": 0, "by_currency": {}}
@@ -134,6 +179,7 @@ def quiet_month(month: str, start: str, end: str) -> dict[str, Any]:
         "plan_changes": {"requested": 0, "by_kind": {}},
         "invoices": {"count": 0, "by_kind": {}},
         "notices": {"total": 0, "by_kind": {}},
+        "communication": communication(),
     }
 
 

@@ -263,7 +263,14 @@ def episodes(world: World, account_id: str) -> list[dict[str, Any]]:
 
 
 # ---------------------------------------------------------------------------------------- monthly report (spec §3.6)
-REPORT_FILES = ("summary.json", "excess_profiles.csv", "contact_overruns.csv", "fair_use.csv", "index.html")
+REPORT_FILES = (
+    "summary.json",
+    "excess_profiles.csv",
+    "contact_overruns.csv",
+    "fair_use.csv",
+    "communication.csv",
+    "index.html",
+)
 
 
 def report_run(world: World, event: dict[str, Any]) -> Any:

@@ -188,6 +188,8 @@ def seeded_history(world: World) -> None:
         summary["contact_overruns"]["invoices"] = 1 + n % 4
         summary["fair_use"]["by_status"] = {"within": 3, "over_allowance": n % 3, "review": 1}
         summary["notices"]["total"] = 6 + n
+        fates = summary["communication"]["total"]  # what became of the notices (issue 18)
+        fates |= {"bounced": n % 2, "suppressed": n % 3, "answered_clear": 2 + n, "asked_for_help": 1 + n % 2}
         key = f"reports/{month}/summary.json"
         s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(summary).encode())
 
@@ -209,8 +211,12 @@ def test_index_html_draws_the_charts_of_the_last_twelve_months_in_chromium(world
     assert outline.remote == []
     assert not {"script", "link", "img", "iframe", "object", "embed"} & set(outline.tags)
     assert "url(" not in page and "@import" not in page and "http" not in page
-    # five charts, and one of charges per currency seen in the twelve months (USD, GBP)
-    assert outline.tags["svg"] - outline.tags["circle"] == 7  # the legend swatches are small SVGs of one circle
+    # six charts, and one of charges per currency seen in the twelve months (USD, GBP)
+    assert outline.tags["svg"] - outline.tags["circle"] == 8  # the legend swatches are small SVGs of one circle
+    # the notices' fates of the earlier months are drawn in their chart: bounced, suppressed, clear, help
+    fates = page.split("What became of the notice emails", 1)[1].split("</figure>", 1)[0]
+    # of the seven seeded months (n = 0..6) n % 2 bounced in 3, n % 3 suppressed in 4, clear and help in all 7
+    assert fates.count('class="bar"') == 3 + 4 + 7 + 7
 
     # When Chromium lays the page out and draws it
     (tmp_path / "index.html").write_text(page, encoding="utf-8")

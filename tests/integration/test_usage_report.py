@@ -19,6 +19,8 @@ from overage.errors import InvalidRequest
 
 from tests.scenarios import (
     FEBRUARY_RUN,
+    communication,
+    emailed,
     february,
     given_a_month_of_contact_overruns,
     given_a_month_of_excess_profiles,
@@ -97,6 +99,25 @@ def test_the_excess_profile_figures_of_a_month(world: World) -> None:
             "profiles.resolved": 3,
         },
     }
+    # every one of them emailed (no SES feedback, no click in this month); the episodes each excess-profile notice was
+    # about: the three opened in February all resolved in grace after their profiles.exceeded notice; acc_fee's fee
+    # invoice (3 Feb), reminder and restriction (18 Feb) all came before its excess ended on 20 Feb
+    expected["communication"] = communication(
+        {
+            "account.restricted": emailed(1),
+            "invoice.issued": emailed(3),
+            "invoice.payment_reminder": emailed(1),
+            "plan.changed": emailed(1),
+            "profiles.exceeded": emailed(3),
+            "profiles.resolved": emailed(3),
+        },
+        {
+            "profiles.exceeded": (3, 3, 3, "100.0"),
+            "invoice.issued": (1, 1, 0, "100.0"),  # the fee's notice: the monthly lines' name no episode
+            "invoice.payment_reminder": (1, 1, 0, "100.0"),
+            "account.restricted": (1, 1, 0, "100.0"),
+        },
+    )
     assert report_summary(world, "2026-02") == expected
 
     # And excess_profiles.csv lists every episode something happened to in February, as it stood on 28 Feb
@@ -181,6 +202,11 @@ def test_an_episode_shows_in_the_month_it_opened_and_the_month_it_was_settled(wo
         "by_kind": {"excess_profiles": {"count": 1, "by_currency": {"USD": tally(1, "5.00", "0.00", "5.00")}}},
     }
     expected["notices"] = {"total": 3, "by_kind": {"invoice.issued": 1, "profiles.exceeded": 2}}
+    # by 31 Jan neither episode was back within its limit: none resolved after its notices
+    expected["communication"] = communication(
+        {"invoice.issued": emailed(1), "profiles.exceeded": emailed(2)},
+        {"profiles.exceeded": (2, 0, 0, "0.0"), "invoice.issued": (1, 0, 0, "0.0")},
+    )
     assert report_summary(world, "2026-01") == expected
     rows = report_rows(world, "2026-01", "excess_profiles.csv")
     assert [(r["account_id"], r["events_in_month"], r["state_at_month_end"], r["paid_at"]) for r in rows] == [
@@ -217,6 +243,7 @@ def test_the_contact_overrun_figures_of_a_month(world: World) -> None:
         },
     }
     expected["notices"] = {"total": 3, "by_kind": {"invoice.issued": 3}}
+    expected["communication"] = communication({"invoice.issued": emailed(3)})  # renewals: no episode
     assert report_summary(world, "2026-02") == expected
     assert report_rows(world, "2026-02", "contact_overruns.csv") == [
         {
@@ -313,9 +340,18 @@ def test_a_rerun_rewrites_the_same_bytes_and_nothing_is_scanned(world: World) ->
     # Then the report is byte for byte the same (no time of the run in it)
     assert report_files(world, "2026-02") == first
     assert b"2026-03-01T04" not in b"".join(first.values())
-    # And a month costs one Query per shard of ReportIndex and one BatchGetItem per shard with episodes; no Scan
+    # And a month costs one Query per shard of ReportIndex, one BatchGetItem per shard with episodes and one per
+    # shard with notices (their delivery states and answers, issue 18); no Scan
     markers_per_shard = Counter(_shard_of(a) for a in ("acc_reduce", "acc_packs", "acc_upgrade", "acc_fee", "acc_paid"))
-    assert first_calls == again_calls == Counter({"Query": 16, "BatchGetItem": len(markers_per_shard)})
+    scenario_accounts = ("acc_reduce", "acc_packs", "acc_upgrade", "acc_fee", "acc_paid", "acc_ovr1", "acc_ovr3")
+    noticed = {
+        a
+        for a in (*scenario_accounts, "acc_plain")
+        if any(n["created_at"].startswith("2026-02") for n in world.notices(a))
+    }
+    notices_per_shard = Counter(_shard_of(a) for a in noticed)
+    batches = len(markers_per_shard) + len(notices_per_shard)
+    assert first_calls == again_calls == Counter({"Query": 16, "BatchGetItem": batches})
 
 
 def _shard_of(account_id: str) -> str:
@@ -362,3 +398,75 @@ def test_a_month_with_nothing_in_it_is_reported_as_zeros(world: World) -> None:
     page = report_files(world, "2026-02")["index.html"].decode()
     assert page.count('<svg class="chart"') == 5 and 'class="bar"' not in page
     assert "nothing to show in these months" in page
+
+
+# ------------------------------------------------------------------------------------------------ communication
+
+
+def test_what_became_of_the_notices_of_a_month(world: World) -> None:
+    """Issue 18: SES's feedback and the customers' answers count with the notices of the month they were sent in."""
+    from overage.domain.feedback import sign
+    from overage_local.template import feedback_secret
+
+    from tests.builders import ses_event, sns_event
+    from tests.support import rest_event
+
+    given_a_month_of_excess_profiles(world)
+
+    def exceeded(account_id: str) -> dict[str, Any]:
+        [notice] = [n for n in world.notices(account_id) if n["kind"] == "profiles.exceeded"]
+        return notice
+
+    # acc_reduce's profiles.exceeded email bounced for good (its address suppressed: account.email_undeliverable,
+    # not emailed, dated by SES's event); acc_packs's was delivered and answered "This was clear"; acc_upgrade's
+    # answered "I need help" (notice.help_requested is dated by the click: it counts in the month of the click)
+    bounced, delivered = exceeded("acc_reduce"), exceeded("acc_packs")
+    for kind, notice in (("Bounce", bounced), ("Delivery", delivered)):
+        event = ses_event(kind, notice["ses_message_id"], notice["to"], timestamp="2026-02-02T10:05:00.000Z")
+        world.invoke("EmailFeedbackFunction", sns_event(event))
+    for account_id, answer in (("acc_packs", "clear"), ("acc_upgrade", "help")):
+        token = sign(feedback_secret(), account_id, exceeded(account_id)["notice_id"], answer)
+        assert world.invoke("CrmWebhookFunction", rest_event("GET", f"/feedback/{token}"))["statusCode"] == 200
+
+    report_run(world, FEBRUARY_RUN)
+
+    figures = report_summary(world, "2026-02")
+    assert figures["notices"]["by_kind"]["account.email_undeliverable"] == 1
+    assert "notice.help_requested" not in figures["notices"]["by_kind"]
+    assert figures["communication"] == communication(
+        {
+            "account.email_undeliverable": {**emailed(0), "recorded": 1, "suppressed": 1},
+            "account.restricted": emailed(1),
+            "invoice.issued": emailed(3),
+            "invoice.payment_reminder": emailed(1),
+            "plan.changed": emailed(1),
+            "profiles.exceeded": emailed(3, delivered=1, bounced=1, answered_clear=1, asked_for_help=1),
+            "profiles.resolved": emailed(3),
+        },
+        {
+            "profiles.exceeded": (3, 3, 3, "100.0"),
+            "invoice.issued": (1, 1, 0, "100.0"),
+            "invoice.payment_reminder": (1, 1, 0, "100.0"),
+            "account.restricted": (1, 1, 0, "100.0"),
+        },
+    )
+    [row] = [r for r in report_rows(world, "2026-02", "communication.csv") if r["notice_kind"] == "profiles.exceeded"]
+    assert row == {
+        "notice_kind": "profiles.exceeded",
+        "recorded": "3",
+        "emailed": "3",
+        "delivered": "1",
+        "bounced": "1",
+        "complained": "0",
+        "suppressed": "0",
+        "failed": "0",
+        "not_yet_sent": "0",
+        "answered_clear": "1",
+        "asked_for_help": "1",
+        "episodes_notified": "3",
+        "episodes_resolved_after": "3",
+        "episodes_resolved_in_grace_after": "3",
+        "share_resolved_after_percent": "100.0",
+    }
+    page = report_files(world, "2026-02")["index.html"].decode()
+    assert "Notices that reach people" in page and 'href="communication.csv"' in page

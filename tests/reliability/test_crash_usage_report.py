@@ -34,7 +34,14 @@ def test_a_report_run_that_fails_at_any_call_writes_the_same_report() -> None:
     # with calls
     assert sorted(report.clean.reports) == [
         f"reports/2026-02/{name}"
-        for name in ("contact_overruns.csv", "excess_profiles.csv", "fair_use.csv", "index.html", "summary.json")
+        for name in (
+            "communication.csv",
+            "contact_overruns.csv",
+            "excess_profiles.csv",
+            "fair_use.csv",
+            "index.html",
+            "summary.json",
+        )
     ]
     summary = json.loads(report.clean.reports["reports/2026-02/summary.json"])
     excess = summary["excess_profiles"]

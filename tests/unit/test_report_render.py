@@ -36,7 +36,7 @@ def test_what_the_crm_sends_is_escaped_and_the_page_is_deterministic() -> None:
     assert "<script" not in page
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page
     assert render_index(figures, facts, history) == page
-    assert page.count("no report</title>") == 11 * 5  # each earlier month, in each of the five charts
+    assert page.count("no report</title>") == 11 * 6  # each earlier month, in each of the six charts
 
 
 def test_axes_have_round_steps() -> None:

@@ -11,7 +11,11 @@ the month's end, so re-running it later gives the same figures unless something 
   invoice is one with a ``contact_overrun`` line; an account is in overrun on 3+ consecutive billing dates when that
   invoice came with a tier recommendation (sent from the third consecutive overrun on);
 - a fair-use rollup in the month it rolls up (the report of January reads the rollup of January, recomputed or not);
-- a notice in the month of its business time (``created_at``); a plan change in the month it was requested.
+- a notice in the month of its business time (``created_at``); a plan change in the month it was requested;
+- what became of a notice (spec §3.9: emailed, bounced, complained, suppressed, failed; answered "clear" or "I need
+  help") counts with the notice, in the month of the notice, as its record stands when the report is read (SES's
+  feedback and the customer's answer come later, and a re-run after them counts them); the episodes resolved after
+  an excess-profile notice, as the episode stood at the month's end, like every episode figure.
 
 Money is ``Decimal`` per currency and never summed across currencies.
 
@@ -47,6 +51,34 @@ LEVELS = ("within", "over_allowance", "review")
 TERMS = ("fair_use", "legacy_terms", "not_entitled")
 RESOLUTIONS = ("reduction", "profile_packs", "upgrade")
 ONE_DECIMAL = Decimal("0.1")
+# What became of each notice (spec §3.9), per notice kind: its delivery state (notices/outbox.py, EmailFeedbackFunction)
+# and the customer's answer (GET /feedback/{token}).
+COMMUNICATION = (
+    "recorded",
+    "emailed",  # SES accepted it: sent, then maybe delivered, bounced or complained
+    "delivered",
+    "bounced",
+    "complained",
+    "suppressed",
+    "failed",
+    "not_yet_sent",  # still in the outbox (being sent, or waiting for the next run's redelivery)
+    "answered_clear",
+    "asked_for_help",
+)
+EMAILED = frozenset({"sent", "delivered", "bounced", "complained"})
+DELIVERY_COUNTED = {
+    "delivered": "delivered",
+    "bounced": "bounced",
+    "complained": "complained",
+    "suppressed": "suppressed",
+    "failed": "failed",
+    "sending": "not_yet_sent",
+}
+ANSWER_COUNTED = {"clear": "answered_clear", "help": "asked_for_help"}
+# The excess-profile notices that ask for something to be done (notices/excess_profiles.py), whose effect the report
+# measures: the episodes they were about that came back within the limit after them.
+EXCESS_PROFILE_NOTICES = ("profiles.exceeded", "invoice.issued", "invoice.payment_reminder", "account.restricted")
+NOTICE_EFFECT = ("episodes", "resolved_after", "resolved_in_grace_after")
 DAY_MICROSECONDS = Decimal(86_400_000_000)
 
 Resolution = Literal["reduction", "profile_packs", "upgrade"]
@@ -124,6 +156,14 @@ def _counted(parts: Iterable[Mapping[str, int]]) -> dict[str, int]:
         for key, count in part.items():
             out[key] = out.get(key, 0) + count
     return dict(sorted(out.items()))
+
+
+def _counted_by_kind(parts: Iterable[Mapping[str, Mapping[str, int]]]) -> dict[str, dict[str, int]]:
+    kinds: dict[str, list[Mapping[str, int]]] = {}
+    for part in parts:
+        for kind, counts in part.items():
+            kinds.setdefault(kind, []).append(counts)
+    return {kind: _counted(counts) for kind, counts in sorted(kinds.items())}
 
 
 # ------------------------------------------------------------------------------------------------ facts
@@ -216,6 +256,8 @@ class MonthFacts(_Frozen):
     monthly_excess_lines: dict[str, AmountTally] = {}  # currency -> the renewal invoices' excess-profile lines
     plan_changes: dict[str, int] = {}  # kind -> requested
     notices: dict[str, int] = {}  # kind -> recorded
+    communication: dict[str, dict[str, int]] = {}  # notice kind -> COMMUNICATION figure -> notices
+    notice_effect: dict[str, dict[str, int]] = {}  # excess-profile notice kind -> NOTICE_EFFECT figure -> episodes
 
     @classmethod
     def merge(cls, month: Month, parts: Sequence[MonthFacts]) -> MonthFacts:
@@ -243,6 +285,8 @@ class MonthFacts(_Frozen):
             monthly_excess_lines=_merged(part.monthly_excess_lines for part in parts),
             plan_changes=_counted(part.plan_changes for part in parts),
             notices=_counted(part.notices for part in parts),
+            communication=_counted_by_kind(part.communication for part in parts),
+            notice_effect=_counted_by_kind(part.notice_effect for part in parts),
         )
 
 
@@ -411,13 +455,51 @@ def fair_use_fact(record: Mapping[str, Any]) -> FairUseFact:
     )
 
 
+def notice_communication(state: Mapping[str, Any] | None) -> tuple[str, ...]:
+    """The COMMUNICATION figures one notice counts in, from its record's ``delivery`` and ``answer``."""
+    state = state or {}
+    delivery = str(state.get("delivery") or "")
+    counted = ["recorded"]
+    if delivery in EMAILED:
+        counted.append("emailed")
+    if delivery in DELIVERY_COUNTED:
+        counted.append(DELIVERY_COUNTED[delivery])
+    if str(state.get("answer") or "") in ANSWER_COUNTED:
+        counted.append(ANSWER_COUNTED[str(state["answer"])])
+    return tuple(counted)
+
+
+def notice_effect(
+    notified: Mapping[tuple[str, str, str], datetime], episodes: Mapping[tuple[str, str], EpisodeFact]
+) -> dict[str, dict[str, int]]:
+    """Per excess-profile notice kind: the episodes that got one (``notified``: (kind, account, episode) → the first
+    such notice's time), and those whose excess ended after it by the month's end (in grace, or after the fee)."""
+    effect: dict[str, dict[str, int]] = {}
+    for (kind, account_id, episode_id), at in sorted(notified.items()):
+        counts = effect.setdefault(kind, dict.fromkeys(NOTICE_EFFECT, 0))
+        counts["episodes"] += 1
+        fact = episodes.get((account_id, episode_id))
+        if fact is None:
+            continue
+        in_grace = fact.resolved_at is not None and fact.resolved_at > at
+        after_fee = fact.excess_ended_after_fee_at is not None and fact.excess_ended_after_fee_at > at
+        counts["resolved_in_grace_after"] += int(in_grace)
+        counts["resolved_after"] += int(in_grace or after_fee)
+    return effect
+
+
 def shard_facts(
     month: Month,
     shard: str,
     records: Iterable[Mapping[str, Any]],
     episodes: Mapping[tuple[str, str], Mapping[str, Any]],
+    notice_states: Mapping[tuple[str, str], Mapping[str, Any]] | None = None,
 ) -> MonthFacts:
-    """One shard's records of ``month`` (from the report index) and the episode records its markers name."""
+    """One shard's records of ``month`` (from the report index), the episode records its markers name and the
+    notices' delivery states and answers (``notice_states``, by the record's (pk, sk))."""
+    notice_states = notice_states or {}
+    communication: dict[str, dict[str, int]] = {}
+    notified: dict[tuple[str, str, str], datetime] = {}
     invoices: dict[str, dict[str, CurrencyTally]] = {}
     excess_lines: dict[str, AmountTally] = {}
     overrun_invoices: list[Mapping[str, Any]] = []
@@ -440,10 +522,17 @@ def shard_facts(
                     _add(excess_lines, currency, AmountTally(count=excess[0], amount=excess[1]))
             case "notice":
                 notices[kind] = notices.get(kind, 0) + 1
-                if kind == INVOICE_NOTICE:
-                    detail = _notice_detail(record)
-                    if detail.get("invoice_id"):
-                        invoice_notices[str(detail["invoice_id"])] = detail
+                detail = _notice_detail(record)
+                if kind == INVOICE_NOTICE and detail.get("invoice_id"):
+                    invoice_notices[str(detail["invoice_id"])] = detail
+                counts = communication.setdefault(kind, dict.fromkeys(COMMUNICATION, 0))
+                account_id = str(record.get("pk") or record.get("account_id") or "")
+                for figure in notice_communication(notice_states.get((account_id, str(record.get("sk") or "")))):
+                    counts[figure] += 1
+                if kind in EXCESS_PROFILE_NOTICES and detail.get("episode_id") and record.get("created_at"):
+                    notice_key = (kind, account_id, str(detail["episode_id"]))
+                    at = _at(record["created_at"])
+                    notified[notice_key] = min(at, notified.get(notice_key, at))
             case "plan_change":
                 changes[kind] = changes.get(kind, 0) + 1
             case "fair_use":
@@ -481,6 +570,8 @@ def shard_facts(
         monthly_excess_lines=excess_lines,
         plan_changes=changes,
         notices=notices,
+        communication=communication,
+        notice_effect=notice_effect(notified, {(e.account_id, e.episode_id): e for e in episode_facts}),
     )
     return MonthFacts.merge(month, [part])
 
@@ -622,6 +713,28 @@ def summary(facts: MonthFacts) -> dict[str, Any]:
             "by_kind": {kind: _tally_json(tallies) for kind, tallies in sorted(facts.invoices.items())},
         },
         "notices": {"total": sum(facts.notices.values()), "by_kind": dict(facts.notices)},
+        "communication": communication_summary(facts),
+    }
+
+
+def communication_summary(facts: MonthFacts) -> dict[str, Any]:
+    """What became of the month's notices (spec §3.9), per kind and in total, and the excess-profile notices' effect."""
+    total = dict.fromkeys(COMMUNICATION, 0)
+    for counts in facts.communication.values():
+        for figure in COMMUNICATION:
+            total[figure] += counts.get(figure, 0)
+    effect = {}
+    for kind in EXCESS_PROFILE_NOTICES:
+        counts = {figure: facts.notice_effect.get(kind, {}).get(figure, 0) for figure in NOTICE_EFFECT}
+        share = shares(counts["resolved_after"], counts["episodes"] - counts["resolved_after"])
+        effect[kind] = counts | {"share_resolved_after_percent": str(share[0]) if share else None}
+    return {
+        "total": total,
+        "by_kind": {
+            kind: {figure: counts.get(figure, 0) for figure in COMMUNICATION}
+            for kind, counts in sorted(facts.communication.items())
+        },
+        "excess_profile_notices": effect,
     }
 
 
@@ -682,6 +795,14 @@ FAIR_USE_COLUMNS = (
     "training_net",
     "training_vat",
     "training_gross",
+)
+COMMUNICATION_COLUMNS = (
+    "notice_kind",
+    *COMMUNICATION,
+    "episodes_notified",
+    "episodes_resolved_after",
+    "episodes_resolved_in_grace_after",
+    "share_resolved_after_percent",
 )
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -774,6 +895,24 @@ def fair_use_rows(facts: MonthFacts) -> list[dict[str, Any]]:
     ]
 
 
+def communication_rows(facts: MonthFacts) -> list[dict[str, Any]]:
+    """One row per notice kind of the month; the excess-profile notices' effect on theirs."""
+    figures = communication_summary(facts)
+    rows = []
+    for kind, counts in figures["by_kind"].items():
+        row: dict[str, Any] = {"notice_kind": kind, **counts}
+        effect = figures["excess_profile_notices"].get(kind)
+        if effect and effect["episodes"]:
+            row |= {
+                "episodes_notified": effect["episodes"],
+                "episodes_resolved_after": effect["resolved_after"],
+                "episodes_resolved_in_grace_after": effect["resolved_in_grace_after"],
+                "share_resolved_after_percent": effect["share_resolved_after_percent"],
+            }
+        rows.append(row)
+    return rows
+
+
 def csv_text(columns: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> str:
     """RFC 4180 (CRLF line ends, quotes where needed), a header row, one row per record."""
     out = io.StringIO()
@@ -789,6 +928,7 @@ def csv_files(facts: MonthFacts) -> dict[str, str]:
         "excess_profiles.csv": csv_text(EXCESS_PROFILE_COLUMNS, excess_profile_rows(facts)),
         "contact_overruns.csv": csv_text(CONTACT_OVERRUN_COLUMNS, contact_overrun_rows(facts)),
         "fair_use.csv": csv_text(FAIR_USE_COLUMNS, fair_use_rows(facts)),
+        "communication.csv": csv_text(COMMUNICATION_COLUMNS, communication_rows(facts)),
     }
 
 

@@ -168,6 +168,20 @@ def charts(summaries: Sequence[Summary | None]) -> list[Chart]:
             "Emails (each also an event for the CRM) by the month of what caused them.",
             (_series("Notices", PURPLE, summaries, _path("notices", "total")),),
         ),
+        Chart(
+            "communication",
+            "What became of the notice emails",
+            "Notices of the month that bounced, were marked as unwanted, went to a suppressed address or failed, "
+            "and the answers customers gave through the email's links.",
+            (
+                _series("Bounced", VERMILLION, summaries, _path("communication", "total", "bounced")),
+                _series("Complaint", PURPLE, summaries, _path("communication", "total", "complained")),
+                _series("Suppressed", ORANGE, summaries, _path("communication", "total", "suppressed")),
+                _series("Failed", GREY, summaries, _path("communication", "total", "failed")),
+                _series("This was clear", GREEN, summaries, _path("communication", "total", "answered_clear")),
+                _series("I need help", SKY, summaries, _path("communication", "total", "asked_for_help")),
+            ),
+        ),
     ]
     for currency in currencies_of(summaries):
         found.append(
@@ -446,6 +460,7 @@ def render_index(summary: Summary, facts: MonthFacts, history: Sequence[tuple[Mo
         _overrun_section(co, facts),
         _fair_use_section(fu, facts),
         _notices_section(summary),
+        _communication_section(summary),
         _history_section(months, summaries),
     ]
     period = f"{_day(month.first_day)} 00:00 UTC to {_day(month.next().first_day)} 00:00 UTC"
@@ -462,7 +477,8 @@ def render_index(summary: Summary, facts: MonthFacts, history: Sequence[tuple[Mo
         f"{''.join(sections)}"
         '<footer><p>Files of this report: <a href="summary.json">summary.json</a> · '
         '<a href="excess_profiles.csv">excess_profiles.csv</a> · '
-        '<a href="contact_overruns.csv">contact_overruns.csv</a> · <a href="fair_use.csv">fair_use.csv</a>. '
+        '<a href="contact_overruns.csv">contact_overruns.csv</a> · <a href="fair_use.csv">fair_use.csv</a> · '
+        '<a href="communication.csv">communication.csv</a>. '
         "Amounts are per currency and never added across currencies."
         "</p></footer></main></body></html>\n"
     )
@@ -626,6 +642,52 @@ def _notices_section(summary: Summary) -> str:
     )
 
 
+def _communication_section(summary: Summary) -> str:
+    """What became of the month's notices, per kind (spec §3.9), and the excess-profile notices' effect."""
+    block = summary.get("communication") or {}
+    kinds = [
+        (
+            kind,
+            f["recorded"],
+            f["emailed"],
+            f["bounced"],
+            f["complained"],
+            f["suppressed"],
+            f["failed"],
+            f["answered_clear"],
+            f["asked_for_help"],
+        )
+        for kind, f in (block.get("by_kind") or {}).items()
+    ]
+    headers = [("Kind", False), ("Recorded", True), ("Emailed", True), ("Bounced", True), ("Complaint", True)]
+    headers += [("Suppressed", True), ("Failed", True), ("Clear", True), ("Help", True)]
+    effect = [
+        (
+            kind,
+            e["episodes"],
+            e["resolved_after"],
+            e["resolved_in_grace_after"],
+            _percent(e["share_resolved_after_percent"]),
+        )
+        for kind, e in (block.get("excess_profile_notices") or {}).items()
+        if e["episodes"]
+    ]
+    effect_headers = [("Notice", False), ("Episodes", True), ("Resolved after", True), ("In grace", True)]
+    effect_headers.append(("Share", True))
+    total = block.get("total") or {}
+    answered = total.get("answered_clear", 0) + total.get("asked_for_help", 0)
+    return (
+        "<section><h2>Notices that reach people</h2>"
+        f'<p class="hint">{escape(str(total.get("emailed", 0)))} emailed, {escape(str(answered))} answered through '
+        "the email's links. Each notice counts in the month it was sent, as its record stands when the report is "
+        "read; an episode counts as resolved after a notice when its excess ended after it, by the month's end.</p>"
+        f"<h3>By notice kind</h3>{table(headers, kinds, 'No notice this month.', 'communication.csv')}"
+        '<h3 class="next">Excess-profile notices: episodes whose excess ended after them</h3>'
+        f"{table(effect_headers, effect, 'No excess-profile notice this month.', 'communication.csv')}"
+        "</section>"
+    )
+
+
 HISTORY_ROWS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Episodes opened", ("excess_profiles", "episodes_opened")),
     ("Resolved in grace", ("excess_profiles", "resolved_in_grace")),
@@ -638,6 +700,8 @@ HISTORY_ROWS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Fair use: in review", ("fair_use", "by_status", "review")),
     ("Fair use: over allowance", ("fair_use", "by_status", "over_allowance")),
     ("Notices sent", ("notices", "total")),
+    ("Notices bounced", ("communication", "total", "bounced")),
+    ("Answered \u201cI need help\u201d", ("communication", "total", "asked_for_help")),
 )
 
 
@@ -669,6 +733,7 @@ header p{margin:0;color:#c9d6e3;max-width:900px}
 main{padding:20px 32px 32px;max-width:1400px}
 h2{font-size:18px;margin:28px 0 12px}
 h3{font-size:15px;margin:0 0 4px}
+h3.next{margin-top:16px}
 .cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(150px,1fr));gap:12px}
 .card{background:var(--panel);border:1px solid var(--line);border-radius:8px;padding:12px 14px}
 .card .label{color:var(--muted);font-size:12px}

@@ -5,11 +5,12 @@ or the calendar month before the run's business time (the schedule's ``time``, o
 
 ``UsageReport.dispatch`` (the schedule) sends one message per shard of ``ReportIndex`` to the report queue, all
 under one run id. ``UsageReport.process`` (per message) queries its shard's records of the month (one Query,
-paginated; never a Scan), reads the episodes their markers name (BatchGetItem), reduces them to the facts the report
-needs (``overage.domain.report.shard_facts``) and stores that part as ``work/<month>/<run>/<shard>.json``. The part
-that completes the run (every shard's part is there) merges them and writes ``reports/<YYYY-MM>/``: summary.json,
-excess_profiles.csv, contact_overruns.csv, fair_use.csv and index.html, whose charts read the previous months'
-summary.json. Two parts finishing at once both write the same bytes; a re-run writes the same bytes again unless
+paginated; never a Scan), reads the episodes their markers name and the delivery state and answer of its notices
+(BatchGetItem), reduces them to the facts the report needs (``overage.domain.report.shard_facts``) and stores that
+part as ``work/<month>/<run>/<shard>.json``. The part that completes the run (every shard's part is there) merges
+them and writes ``reports/<YYYY-MM>/``: summary.json, excess_profiles.csv, contact_overruns.csv, fair_use.csv,
+communication.csv and index.html, whose charts read the previous months' summary.json. Two parts finishing at once
+both write the same bytes; a re-run writes the same bytes again unless
 something dated in that month was recorded since.
 """
 
@@ -130,7 +131,9 @@ class UsageReport:
         missing = sorted(set(wanted) - set(episodes))
         if missing:  # written in the same transaction as their marker: a missing one is an inconsistent read
             raise StoreError(f"episode records {missing[:3]} of month {month} were not found; retry the shard")
-        facts = shard_facts(month, shard, records, episodes)
+        notices = [(str(r["pk"]), str(r["sk"])) for r in records if r.get("record_type") == "notice"]
+        states = self.records.notice_states(notices) if notices else {}
+        facts = shard_facts(month, shard, records, episodes, states)
         logger.info(
             "report shard read",
             extra={"month": str(month), "shard": shard, "records": len(records), "episodes": len(episodes)},

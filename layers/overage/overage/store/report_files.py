@@ -13,6 +13,7 @@ CONTENT_TYPES = {
     "excess_profiles.csv": "text/csv; charset=utf-8",
     "contact_overruns.csv": "text/csv; charset=utf-8",
     "fair_use.csv": "text/csv; charset=utf-8",
+    "communication.csv": "text/csv; charset=utf-8",
     "index.html": "text/html; charset=utf-8",
 }
 

@@ -14,7 +14,9 @@ Every reportable ledger record carries ``report_key = "<YYYY-MM>#<shard>"`` (sha
   listed in both months; the report reads the episode record itself (BatchGetItem) from its marker.
 
 The index projects only the attributes the report reads (``PROJECTED``, as template.yaml declares them): never a
-notice's email text.
+notice's email text, nor its delivery state or answer (written after the notice, by the outbox, SES's feedback and
+the customer's click: projecting them would add an index write to each). The report reads those two from the notice
+records themselves, 100 keys per BatchGetItem (``notice_states``), keys it has from the index.
 """
 
 from __future__ import annotations
@@ -117,6 +119,42 @@ class ReportRecords:
             )
         except ClientError as error:
             raise store_error(error, "querying the report index") from error
+
+    def notice_states(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+        """The ``delivery`` and ``answer`` of the notice records named by ``(pk, sk)`` (spec §3.9), 100 per
+        BatchGetItem (unprocessed ones retried), eventually consistent: the report counts them as they stand."""
+        return self._batch_get(keys, "reading notice states", "pk, sk, #delivery, #answer", consistent=False)
+
+    def _batch_get(
+        self, keys: Iterable[tuple[str, str]], action: str, projection: str, *, consistent: bool
+    ) -> dict[tuple[str, str], dict[str, Any]]:
+        wanted = sorted(set(keys))
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        for start in range(0, len(wanted), BATCH_GET):
+            pending: list[dict[str, Any]] = [
+                {"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in wanted[start : start + BATCH_GET]
+            ]
+            request = {
+                "Keys": pending,
+                "ConsistentRead": consistent,
+                "ProjectionExpression": projection,
+                "ExpressionAttributeNames": {"#delivery": "delivery", "#answer": "answer"},
+            }
+            for attempt in range(BATCH_ATTEMPTS):
+                try:
+                    response = self.client.batch_get_item(RequestItems={self.table: request | {"Keys": pending}})
+                except ClientError as error:
+                    raise store_error(error, action) from error
+                for item in response.get("Responses", {}).get(self.table, []):
+                    record = from_item(item)
+                    found[(str(record["pk"]), str(record["sk"]))] = record
+                pending = response.get("UnprocessedKeys", {}).get(self.table, {}).get("Keys", [])
+                if not pending:
+                    break
+                time.sleep(min(0.05 * 2**attempt, 1.0))  # throttled: back off, as the SDK would
+            if pending:
+                raise StoreError(f"{len(pending)} records stayed unprocessed ({action}); retry the report")
+        return found
 
     def episodes(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
         """The episodes named by ``(account id, episode id)``, 100 per BatchGetItem (unprocessed ones retried)."""
