@@ -396,7 +396,7 @@ def test_a_month_with_nothing_in_it_is_reported_as_zeros(world: World) -> None:
     report_run(world, FEBRUARY_RUN)
     assert report_summary(world, "2026-02") == february()
     page = report_files(world, "2026-02")["index.html"].decode()
-    assert page.count('<svg class="chart"') == 5 and 'class="bar"' not in page
+    assert page.count('<svg class="chart"') == 6 and 'class="bar"' not in page
     assert "nothing to show in these months" in page
 
 
