@@ -89,16 +89,66 @@ def call_body(
 
 
 def payment_body(
-    account_id: str, occurred_at: str, invoice_id: str, amount: str, currency: str, *, event_id: str | None = None
+    account_id: str,
+    occurred_at: str,
+    invoice_id: str,
+    amount: str,
+    currency: str,
+    *,
+    event_id: str | None = None,
+    payment_id: str | None = None,
 ) -> dict[str, Any]:
     """A payment.received body (the amount as a JSON string, as money is written everywhere)."""
+    data = {"invoice_id": invoice_id, "amount": amount, "currency": currency}
+    if payment_id is not None:
+        data["payment_id"] = payment_id
     return {
         "id": event_id or f"evt_{uuid.uuid4().hex[:12]}",
         "type": "payment.received",
         "occurred_at": occurred_at,
         "account_id": account_id,
-        "data": {"invoice_id": invoice_id, "amount": amount, "currency": currency},
+        "data": data,
     }
+
+
+def _adjustment(kind: str, account_id: str, occurred_at: str, event_id: str | None, **data: Any) -> dict[str, Any]:
+    data.setdefault("reason", "Agreed with the customer on the phone")
+    data.setdefault("requested_by", "agent@vendor.example")
+    return {
+        "id": event_id or f"evt_{uuid.uuid4().hex[:12]}",
+        "type": kind,
+        "occurred_at": occurred_at,
+        "account_id": account_id,
+        "data": data,
+    }
+
+
+def refund_body(
+    account_id: str, occurred_at: str, amount: str, currency: str, *, event_id: str | None = None, **data: Any
+) -> dict[str, Any]:
+    """A credit.refunded body: the vendor paid ``amount`` of the credit back to the customer."""
+    return _adjustment("credit.refunded", account_id, occurred_at, event_id, amount=amount, currency=currency, **data)
+
+
+def void_body(
+    account_id: str, occurred_at: str, invoice_id: str, *, event_id: str | None = None, **data: Any
+) -> dict[str, Any]:
+    """An invoice.void_requested body."""
+    return _adjustment("invoice.void_requested", account_id, occurred_at, event_id, invoice_id=invoice_id, **data)
+
+
+def grant_body(
+    account_id: str, occurred_at: str, amount: str, currency: str, *, event_id: str | None = None, **data: Any
+) -> dict[str, Any]:
+    """A credit.granted body: a goodwill credit of ``amount`` ex VAT."""
+    return _adjustment("credit.granted", account_id, occurred_at, event_id, amount=amount, currency=currency, **data)
+
+
+def extend_body(
+    account_id: str, occurred_at: str, days: int, *, event_id: str | None = None, **data: Any
+) -> dict[str, Any]:
+    """A grace.extend_requested body."""
+    return _adjustment("grace.extend_requested", account_id, occurred_at, event_id, days=days, **data)
 
 
 def change_body(account_id: str, occurred_at: str, event_id: str = "evt_chg_1", **data: Any) -> dict[str, Any]:

@@ -77,7 +77,8 @@ def test_spec_example_t50_to_t150_on_25_march_charges_5_16_usd(world: World) -> 
     )
     assert (record["from"]["contact_tier"], record["to"]["contact_tier"]) == ("t50", "t150")
     assert (record["from"]["monthly_price"], record["to"]["monthly_price"]) == ("24.00", "34.00")
-    assert record["amounts"] == {"net": "5.16", "vat": "0.00", "gross": "5.16"}
+    amounts = {"net": "5.16", "vat": "0.00", "gross": "5.16", "credit_applied": "0.00", "amount_due": "5.16"}
+    assert record["amounts"] == amounts
     assert record["document"]["invoice_id"] == invoice["invoice_id"]
     # And the customer is told, by email and on the bus
     [notice] = plan_notices(world, "acc_1")
@@ -111,7 +112,8 @@ def test_mid_period_downgrade_asked_immediate_is_credited_at_once(world: World) 
     assert (note["net"], note["vat"], note["gross"]) == ("-4.13", "-0.83", "-4.96")
     assert world.account_item("acc_1")["contact_tier"] == "t50"
     [record] = world.ledger("acc_1", "CHANGE#")
-    assert record["amounts"] == {"net": "-4.13", "vat": "-0.83", "gross": "-4.96"}
+    amounts = {"net": "-4.13", "vat": "-0.83", "gross": "-4.96", "credit_applied": "0.00", "amount_due": "0.00"}
+    assert record["amounts"] == amounts
     assert record["document"]["kind"] == "credit_note"
     [email] = plan_emails(world)
     assert "credit note" in email.body and "-4.96 GBP" in email.body

@@ -190,6 +190,7 @@ def test_openapi_document_lists_only_the_answers_the_read_endpoints_give(world: 
     assert set(reads["/accounts/{account_id}/fair-use/{month}"]) == {"200", "404", "422"}  # 422: not YYYY-MM
     assert {path: set(answers) for path, answers in reads.items() if "{month}" not in path} == {
         "/accounts/{account_id}": {"200", "404"},
+        "/accounts/{account_id}/adjustments": {"200", "404"},
         "/accounts/{account_id}/invoices": {"200", "404"},
         "/accounts/{account_id}/notices": {"200", "404"},
         "/accounts/{account_id}/preview": {"200", "404"},

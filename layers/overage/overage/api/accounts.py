@@ -34,8 +34,34 @@ def _account(settings: WebhookSettings, account_id: str) -> Account:
 # no return annotations: the routes answer with hand-built Responses (no resolver validation, see api/openapi.py)
 @router.get("/accounts/<account_id>", summary="An account's standing", tags=["accounts"])
 def get_account(account_id: str):
+    from overage.store.settlement import SettlementStore
+
     settings = WebhookSettings.current()
-    return json_response(200, standing(_account(settings, account_id), current_catalog(settings)))
+    answer = standing(_account(settings, account_id), current_catalog(settings))
+    answer["credit_balances"] = SettlementStore(stores.ledger_store(settings), settings.accounts_table).balances(
+        account_id
+    )
+    return json_response(200, answer)
+
+
+@router.get(
+    "/accounts/<account_id>/adjustments",
+    summary="Support adjustments (voids, goodwill credits, grace extensions, refunds) and credit movements",
+    tags=["accounts"],
+)
+def get_adjustments(account_id: str):
+    from overage.services import adjustments
+    from overage.services.deps import Deps
+
+    settings = WebhookSettings.current()
+    _account(settings, account_id)
+    return json_response(200, adjustments.adjustments(Deps(settings, current_catalog(settings), _now()), account_id))
+
+
+def _now():
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)
 
 
 @router.get("/accounts/<account_id>/invoices", summary="The account's invoices and credit notes", tags=["accounts"])

@@ -49,6 +49,7 @@ class Account(BaseModel):
     billing_name: str | None = None
     billing_address: tuple[str, ...] | None = None
     vat_number: str | None = None
+    credit_currencies: frozenset[str] | None = None  # currencies it ever had credit in (store.settlement.mark_credit)
 
     @property
     def period_months(self) -> int:

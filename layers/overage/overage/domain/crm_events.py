@@ -211,6 +211,32 @@ class PaymentData(_Data):
     invoice_id: str = Field(min_length=1, max_length=200)
     amount: Money = Field(gt=0)
     currency: str = Field(min_length=3, max_length=3)
+    payment_id: str | None = Field(default=None, pattern=EVENT_ID_PATTERN)  # the CRM's id of the money movement
+
+
+class _Adjustment(_Data):
+    """What every support adjustment carries (spec §3.7): why, and who asked."""
+
+    reason: str = Field(min_length=1, max_length=1000, pattern=r"\S")
+    requested_by: str = Field(min_length=1, max_length=254, pattern=r"\S")
+
+
+class CreditRefundedData(_Adjustment):
+    amount: Money = Field(gt=0)
+    currency: str = Field(min_length=3, max_length=3)
+
+
+class VoidRequestedData(_Adjustment):
+    invoice_id: str = Field(min_length=1, max_length=200)
+
+
+class CreditGrantedData(_Adjustment):
+    amount: Money = Field(gt=0)  # ex VAT
+    currency: str = Field(min_length=3, max_length=3)
+
+
+class GraceExtendData(_Adjustment):
+    days: int = Field(ge=1, le=30)
 
 
 class _Envelope(BaseModel):
@@ -251,8 +277,37 @@ class PaymentReceived(_Envelope):
     data: PaymentData
 
 
+class CreditRefunded(_Envelope):
+    type: Literal["credit.refunded"]
+    data: CreditRefundedData
+
+
+class InvoiceVoidRequested(_Envelope):
+    type: Literal["invoice.void_requested"]
+    data: VoidRequestedData
+
+
+class CreditGranted(_Envelope):
+    type: Literal["credit.granted"]
+    data: CreditGrantedData
+
+
+class GraceExtendRequested(_Envelope):
+    type: Literal["grace.extend_requested"]
+    data: GraceExtendData
+
+
 AnyCrmEvent = (
-    AccountUpserted | ContactsCounted | ProfilesCounted | CallCompleted | PlanChangeRequested | PaymentReceived
+    AccountUpserted
+    | ContactsCounted
+    | ProfilesCounted
+    | CallCompleted
+    | PlanChangeRequested
+    | PaymentReceived
+    | CreditRefunded
+    | InvoiceVoidRequested
+    | CreditGranted
+    | GraceExtendRequested
 )
 CrmEvent = Annotated[AnyCrmEvent, Field(discriminator="type")]
 EVENT_TYPES: tuple[str, ...] = (
@@ -262,6 +317,10 @@ EVENT_TYPES: tuple[str, ...] = (
     "call.completed",
     "plan.change_requested",
     "payment.received",
+    "credit.refunded",
+    "invoice.void_requested",
+    "credit.granted",
+    "grace.extend_requested",
 )
 
 _adapter: TypeAdapter[Any] = TypeAdapter(CrmEvent)

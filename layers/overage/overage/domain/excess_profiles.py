@@ -35,8 +35,9 @@ from overage.domain.catalog import Policy
 from overage.domain.instants import midnight_utc, to_key
 from overage.domain.invoice import Buyer, Invoice, build_invoice
 from overage.domain.money import InvoiceLine, Totals, round_money, with_vat
+from overage.errors import Conflict
 
-EpisodeState = Literal["in_grace", "resolved", "fee_invoiced", "reminded", "overdue", "paid"]
+EpisodeState = Literal["in_grace", "resolved", "fee_invoiced", "reminded", "overdue", "paid", "waived"]
 Resolution = Literal["reduction", "limit_increase"]
 HappeningKind = Literal[
     "approaching",  # a count reached 90 % of the limit (notice)
@@ -50,6 +51,8 @@ HappeningKind = Literal[
     "excess_returned",  # after the grace end, over the limit again (same episode)
     "closed",  # the episode left the account (fee paid and excess ended)
     "unrestricted",  # no overdue invoice remains (notice)
+    "waived",  # support voided the fee invoice: the episode ends without a fee (spec §3.7)
+    "grace_extended",  # support moved the grace end later (spec §3.7)
 ]
 FEE_INVOICE_KIND = "excess_profiles"
 FEE_LINE_CODE = "excess_profiles"
@@ -88,6 +91,7 @@ class Episode(BaseModel):
     reminded_at: datetime | None = None
     went_overdue_at: datetime | None = None
     paid_at: datetime | None = None
+    waived_at: datetime | None = None
     excess_persists: bool = True  # after the grace end: is the latest count still over the current limit
 
     @property
@@ -106,6 +110,8 @@ class Episode(BaseModel):
             return "overdue"
         if self.state == "paid":
             return "fee_paid"
+        if self.state == "waived":
+            return "waived"
         return None
 
     def next_attention_at(self) -> datetime | None:
@@ -490,6 +496,39 @@ def apply_payment(
         restricted = False
         happenings.append(Happening("unrestricted", paid_at, cause))
     return Step(state, replace(state, episode=episode, restricted=restricted), tuple(happenings))
+
+
+def waive_fee(state: ProfilesState, *, invoice_id: str, at: datetime, cause: str, overdue_remaining: bool) -> Step:
+    """Support voided ``invoice_id``. When it is the open episode's unpaid fee invoice, the fee is waived: the episode
+    ends as ``waived`` and leaves the account (a count over the limit after this opens a new one, with its own
+    grace). With no restricting invoice left overdue (``overdue_remaining`` counts the others), the restriction is
+    lifted."""
+    episode = state.episode
+    happenings: list[Happening] = []
+    if episode is not None and episode.fee_invoice_id == invoice_id and episode.state in UNPAID_STATES:
+        waived = episode.model_copy(update={"state": "waived", "waived_at": at})
+        happenings.append(Happening("waived", at, cause, waived))
+        episode = None
+    restricted = state.restricted
+    if restricted and not overdue_remaining:
+        restricted = False
+        happenings.append(Happening("unrestricted", at, cause))
+    return Step(state, replace(state, episode=episode, restricted=restricted), tuple(happenings))
+
+
+def extend_grace(state: ProfilesState, *, days: int, at: datetime, cause: str) -> Step:
+    """Support gave ``days`` more of grace: the open episode's grace end moves later, only while it is in grace
+    (Conflict otherwise: no episode, or its grace is over and the fee invoiced or due)."""
+    episode = state.episode
+    if episode is None:
+        raise Conflict("the account has no open excess-profile episode: there is no grace period to extend")
+    if episode.state != "in_grace" or at >= episode.grace_ends_at:
+        raise Conflict(
+            f"the grace period of episode {episode.episode_id} ended at {to_key(episode.grace_ends_at)}; it can no "
+            "longer be extended (void the fee invoice to waive the fee instead)"
+        )
+    extended = episode.model_copy(update={"grace_ends_at": episode.grace_ends_at + timedelta(days=days)})
+    return Step(state, replace(state, episode=extended), (Happening("grace_extended", at, cause, extended),))
 
 
 # ------------------------------------------------------------------------------------------------ monthly lines

@@ -1,10 +1,17 @@
-"""Invoices and credit notes (spec §3.5, §3.8): deterministic ids, numbers in series, lines, net / VAT / gross, status.
+"""Invoices and credit notes (spec §3.5, §3.7, §3.8): deterministic ids, numbers in series, lines, net / VAT / gross,
+what was paid and credited, the amount due, status.
 
 Numbers (spec §3.8): ``<series>-<sequence>``. A series is one currency, one calendar year (of the issue date, UTC)
 and one of ``SERIES_SHARDS`` shards of the account id: ``GBP2026S042``, so ``GBP2026S042-17`` is the 17th invoice
 or credit note issued in 2026 in GBP to an account of shard 042. Every invoice of an account in a currency and
 year is in one series. The sequence is assigned by ``services.invoicing`` in the transaction that issues the
 invoice (the domain only ever gets the number as an input); see the README's "Invoice numbers".
+
+Amount due = gross − amount paid − credit applied, never below zero. A credit note (negative amounts) owes nothing:
+its amount goes to the account's credit balance when it is issued, so it is ``paid`` (settled) from the start with
+an amount due of 0.00. A void invoice owes nothing either (amount due 0.00); what was paid or credited on it is kept
+as it was and went back to the credit balance. ``rev`` counts the writes of the invoice's money and status (the
+optimistic lock of ``domain.settlement``'s steps); it is not part of what the API shows.
 """
 
 from __future__ import annotations
@@ -14,12 +21,14 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from overage.domain.money import Amount, InvoiceLine, totals
+from overage.domain.money import ZERO, Amount, InvoiceLine, totals
 
 InvoiceKind = Literal["renewal", "overrun", "excess_profiles", "plan_change", "credit_note"]
-InvoiceStatus = Literal["open", "paid", "overdue", "void"]
+InvoiceStatus = Literal["open", "partially_paid", "paid", "overdue", "void"]
+UNPAID_STATUSES: tuple[InvoiceStatus, ...] = ("open", "partially_paid", "overdue")
+CREDIT_NOTE = "credit_note"
 
 
 def invoice_id(account_id: str, kind: str, period_key: str) -> str:
@@ -102,6 +111,45 @@ class Invoice(BaseModel):
     flags: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     buyer: Buyer | None = None  # None on invoices issued before buyers were recorded (issue 17)
+    amount_paid: Amount = ZERO
+    credit_applied: Amount = ZERO
+    amount_due: Amount = ZERO
+    rev: int = Field(default=0, exclude=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _due_from_the_amounts(cls, data: object) -> object:
+        """An invoice stored before amounts due existed (or built without one) owes its gross, less what was paid
+        and credited; a credit note and a void invoice owe nothing."""
+        if isinstance(data, dict) and "amount_due" not in data and "gross" in data:
+            from decimal import Decimal
+
+            if data.get("kind") == CREDIT_NOTE or data.get("status") == "void":
+                due = ZERO
+            else:
+                paid = Decimal(str(data.get("amount_paid", ZERO))) + Decimal(str(data.get("credit_applied", ZERO)))
+                due = max(ZERO, Decimal(str(data["gross"])) - paid)
+            data = {**data, "amount_due": due}
+            if data.get("kind") == CREDIT_NOTE and data.get("status", "open") == "open":
+                data["status"] = "paid"
+        return data
+
+    @model_validator(mode="after")
+    def _amounts_add_up(self) -> Invoice:
+        if self.amount_due < 0 or self.amount_paid < 0 or self.credit_applied < 0:
+            raise ValueError("amounts paid, credited and due are never negative")
+        if self.kind != CREDIT_NOTE and self.status != "void":
+            expected = self.gross - self.amount_paid - self.credit_applied
+            if self.amount_due != max(ZERO, expected):
+                raise ValueError(
+                    f"amount due {self.amount_due} is not gross {self.gross} − paid {self.amount_paid} − credit "
+                    f"applied {self.credit_applied}"
+                )
+        return self
+
+    @property
+    def unpaid(self) -> bool:
+        return self.status in UNPAID_STATUSES and self.amount_due > 0
 
 
 def build_invoice(

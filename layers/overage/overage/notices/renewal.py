@@ -22,8 +22,14 @@ def invoice_breakdown(invoice: Invoice) -> list[tuple[str, str]]:
         ("Net", f"{invoice.net} {invoice.currency}"),
         (f"VAT ({vat_percent} %)", f"{invoice.vat} {invoice.currency}"),
         ("Total", f"{invoice.gross} {invoice.currency}"),
-        ("Due by", invoice.due_on.isoformat()),
     ]
+    if invoice.amount_paid or invoice.credit_applied:
+        rows += [
+            ("Paid", f"{invoice.amount_paid} {invoice.currency}"),
+            ("Credit applied", f"{invoice.credit_applied} {invoice.currency}"),
+            ("Amount due", f"{invoice.amount_due} {invoice.currency}"),
+        ]
+    rows.append(("Due by", invoice.due_on.isoformat()))
     return rows
 
 
@@ -34,6 +40,11 @@ def renewal_notice(account: Account, outcome: RenewalOutcome) -> Notice:
         f"Invoice {invoice.number} for {invoice.period_start} to {invoice.period_end} has been issued: "
         f"{invoice.gross} {invoice.currency}.",
     ]
+    if invoice.credit_applied:
+        paragraphs.append(
+            f"Your credit of {invoice.credit_applied} {invoice.currency} is applied to it: "
+            f"{invoice.amount_due} {invoice.currency} is due."
+        )
     actions: list[str] = []
     if outcome.in_overrun:
         paragraphs.append(
@@ -54,6 +65,11 @@ def renewal_notice(account: Account, outcome: RenewalOutcome) -> Notice:
         )
     paragraphs += list(invoice.notes)
     kind = "invoice.issued"
+    paid_by_credit = (
+        {"credit_applied": str(invoice.credit_applied), "amount_due": str(invoice.amount_due)}
+        if invoice.credit_applied
+        else {}  # the amount due is the gross: kept out of the record (a notice per renewal, 1 KB a write unit)
+    )
     return render(
         kind=kind,
         account_id=account.account_id,
@@ -76,6 +92,7 @@ def renewal_notice(account: Account, outcome: RenewalOutcome) -> Notice:
             "reached_tier": outcome.reached_tier,
             "recommended_tier": outcome.recommendation.tier if outcome.recommendation else None,
             "custom_quote": outcome.custom_quote,
-        },
+        }
+        | paid_by_credit,
         created_at=invoice.issued_at.isoformat(),
     )

@@ -17,6 +17,10 @@ from overage.domain.crm_events import (
     AnyCrmEvent,
     CallCompleted,
     ContactsCounted,
+    CreditGranted,
+    CreditRefunded,
+    GraceExtendRequested,
+    InvoiceVoidRequested,
     PaymentReceived,
     PlanChangeRequested,
     ProfilesCounted,
@@ -90,6 +94,30 @@ def _call_completed(event: Any, deps: Deps) -> dict[str, Any]:
     return call_completed(event, deps)
 
 
+def _void_requested(event: Any, deps: Deps) -> dict[str, Any]:
+    from overage.services.adjustments import void_requested
+
+    return void_requested(event, deps)
+
+
+def _credit_granted(event: Any, deps: Deps) -> dict[str, Any]:
+    from overage.services.adjustments import credit_granted
+
+    return credit_granted(event, deps)
+
+
+def _credit_refunded(event: Any, deps: Deps) -> dict[str, Any]:
+    from overage.services.adjustments import credit_refunded
+
+    return credit_refunded(event, deps)
+
+
+def _grace_extend_requested(event: Any, deps: Deps) -> dict[str, Any]:
+    from overage.services.adjustments import grace_extend_requested
+
+    return grace_extend_requested(event, deps)
+
+
 HANDLERS: dict[type[AnyCrmEvent], Callable[[Any, Deps], dict[str, Any]]] = {
     AccountUpserted: _account_upserted,
     ContactsCounted: _contacts_counted,
@@ -97,6 +125,10 @@ HANDLERS: dict[type[AnyCrmEvent], Callable[[Any, Deps], dict[str, Any]]] = {
     PaymentReceived: _payment_received,
     PlanChangeRequested: _plan_change_requested,
     CallCompleted: _call_completed,
+    InvoiceVoidRequested: _void_requested,
+    CreditGranted: _credit_granted,
+    CreditRefunded: _credit_refunded,
+    GraceExtendRequested: _grace_extend_requested,
 }
 
 

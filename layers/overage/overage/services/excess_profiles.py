@@ -23,7 +23,7 @@ Public interface
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -33,12 +33,14 @@ from overage.domain.excess_profiles import (
     Episode,
     Step,
     apply_limit,
+    apply_payment,
     apply_snapshot,
     bills_excess_at,
     excess_line,
 )
 from overage.domain.instants import midnight_utc, to_key
 from overage.domain.invoice import Invoice
+from overage.domain.notice import Notice
 from overage.errors import NotFound, StoreError
 from overage.notices.excess_profiles import notices_for
 from overage.notices.outbox import NoticeOutbox
@@ -48,9 +50,11 @@ from overage.services import deps as stores
 from overage.services.deps import Deps
 from overage.services.invoicing import Invoicing, Issue, Numbering
 from overage.services.renewal import BillingContribution, BillingHook
+from overage.services.settlement import credit_at_issue
 from overage.store.accounts import AccountsStore, LimitEntry
 from overage.store.excess_profiles import ExcessProfilesStore, LoadedAccount
 from overage.store.ledger import LedgerStore
+from overage.store.settlement import SettlementStore
 
 if TYPE_CHECKING:
     from overage.domain.crm_events import ProfilesCounted  # the webhook's model: not loaded by the scheduled functions
@@ -67,14 +71,18 @@ class Plan:
     counted: bool = False  # the step sets the count in force (last-writer-wins)
     paid_invoice: Invoice | None = None
     record: LimitEntry | None = None  # a limit change to record in the limit's history (a plan change's)
+    notices: list[Notice] = field(default_factory=list)  # told with the step's own (a receipt, an adjustment)
     # A step that issues an invoice (the fee invoice) is planned as a draft, then again with its number
     # (``services.invoicing``): this plans the same step with the number given.
     numbered: Callable[[str], Plan] | None = None
+    # An invoice the plan issues besides the step's (a goodwill credit note): numbered the same way, put by the seam.
+    invoice: Invoice | None = None
 
     @property
     def issues(self) -> Invoice | None:
         """The invoice this step issues, if any."""
-        return next((h.invoice for h in self.step.happenings if h.kind == "fee_invoiced" and h.invoice), None)
+        fee = next((h.invoice for h in self.step.happenings if h.kind == "fee_invoiced" and h.invoice), None)
+        return fee or self.invoice
 
 
 class ExcessProfiles:
@@ -113,7 +121,11 @@ class ExcessProfiles:
                         return None, None
                     raise NotFound(f"account {account_id} is not known; send account.upserted first")
             draft = plan_for(loaded)
-            if draft is None or draft.step.stale or not (draft.step.changed or draft.items or draft.record):
+            if (
+                draft is None
+                or draft.step.stale
+                or not (draft.step.changed or draft.items or draft.record or draft.invoice)
+            ):
                 return loaded, draft
             planned: list[Plan] = []
             compose = self._composer(loaded, draft, now, planned)
@@ -142,14 +154,47 @@ class ExcessProfiles:
                 if draft.numbered is None:
                     raise ValueError("a step that issues an invoice must say how to number it (Plan.numbered)")
                 plan = draft.numbered(numbering.number(invoice.account_id, invoice.currency, invoice.issued_at))
+            plan = self._with_credit(loaded, plan)  # fresh on every attempt
             planned.append(plan)
-            notices = notices_for(loaded.account, plan.step, self.catalog, plan.paid_invoice)
+            notices = [*plan.notices, *notices_for(loaded.account, plan.step, self.catalog, plan.paid_invoice)]
             items = self._items(loaded, plan)
             suppression = loaded.account.email_suppression
             items += [self.outbox.stage(notice, now, suppression=suppression) for notice in notices]
             return Issue(plan.issues, items, notices)
 
         return compose
+
+    def _with_credit(self, loaded: LoadedAccount, plan: Plan) -> Plan:
+        """A fee invoice the step issues gets the account's credit in its currency applied, in the step's own write
+        (spec §3.7); paid in full by it, its episode is paid at once (and is never chased)."""
+        currencies = loaded.account.credit_currencies or frozenset()
+        if not currencies:
+            return plan
+        store = SettlementStore(self.ledger, self.accounts.table)
+        happenings = list(plan.step.happenings)
+        after = plan.step.after
+        items: list[dict[str, Any]] = []
+        for n, happening in enumerate(plan.step.happenings):
+            invoice = happening.invoice
+            if happening.kind != "fee_invoiced" or invoice is None or invoice.currency not in currencies:
+                continue
+            issued, credit_items = credit_at_issue(store, invoice, f"excess_profiles:{invoice.invoice_id}")
+            if not credit_items:
+                continue
+            happenings[n] = replace(happening, invoice=issued)
+            items += credit_items
+            if issued.amount_due == 0:
+                paid = apply_payment(
+                    after,
+                    invoice_id=issued.invoice_id,
+                    paid_at=happening.at,
+                    cause=happening.cause,
+                    overdue_remaining=True,
+                )
+                after = paid.after
+                happenings += paid.happenings
+        step = replace(plan.step, after=after, happenings=tuple(happenings))
+        return replace(plan, step=step, items=[*plan.items, *items])
 
     def _items(self, loaded: LoadedAccount, plan: Plan) -> list[dict[str, Any]]:
         account_id = loaded.account.account_id
@@ -172,7 +217,7 @@ class ExcessProfiles:
                         account_id,
                         happening.episode.fee_invoice_id,
                         to="overdue",
-                        only_from=("open",),
+                        only_from=("open", "partially_paid"),
                         fields={"overdue_since": to_key(happening.at)},
                     )
                 )

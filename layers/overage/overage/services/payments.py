@@ -1,23 +1,37 @@
-"""``payment.received`` (spec §3.2, §3.5): an invoice of any kind paid, and the restriction lifted when no overdue
-invoice remains.
+"""``payment.received`` (spec §3.7): any amount above zero paid on an invoice of any kind.
 
-The amount and the currency must be the invoice's gross and currency: a mismatch is a 422 naming the field and
-changes nothing. An unknown invoice is a 404, a void one a 409; an invoice already paid answers ``already_paid``
-and changes nothing. Otherwise one transaction marks the invoice paid (only if it is still open or overdue), moves
-the excess-profile episode whose fee it is to ``paid``, and lifts the restriction with its notice (a bus event
-``account.unrestricted`` tells the CRM to allow new profiles again).
+What the amount due takes is paid (less → ``partially_paid``, exactly → ``paid``); a surplus, or everything paid on
+an invoice already paid, becomes credit on the account, which at once pays its other unpaid invoices in that
+currency, oldest first. Another currency is a 422 naming ``data.currency``, a void invoice a 409, an unknown one a
+404, each changing nothing. The ``payment_id`` (the CRM's id of the money movement; without one, the event id) is
+applied once: a ``PAYMENT#`` record written in the same transaction, so the same ``payment_id`` under another event
+id answers what the first did and changes nothing.
+
+One transaction: the payment record, the invoice (conditioned on the ``rev`` it was read at), the credit moved and
+the invoices it paid (``services.settlement``), the excess-profile episode whose fee got paid and the restriction
+lifted when no restricting invoice remains overdue (a partial payment lifts nothing), and the notices. A lost race
+reads everything again and decides again (``ExcessProfiles.commit``).
+
+``reconcile_restriction`` is the idempotent step a writer that cannot touch the excess-profile state in its own
+transaction (a plan change writes the account item already) runs after its commit, and again on a replay: the fee
+invoice paid by credit settles its episode, and with no restricting invoice overdue the restriction is lifted.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from overage.domain.crm_events import PaymentReceived
-from overage.domain.excess_profiles import apply_payment
+from overage.domain.excess_profiles import UNPAID_STATES
 from overage.domain.instants import to_key
-from overage.errors import Conflict, InvalidRequest, NotFound
+from overage.domain.settlement import receive_payment
+from overage.errors import InvalidRequest, NotFound
+from overage.notices import settlement as notices
 from overage.services.excess_profiles import ExcessProfiles, Plan
+from overage.services.settlement import CreditWrite, credit_arises, restriction_step
 from overage.store.excess_profiles import LoadedAccount
+from overage.store.settlement import SettlementStore, payment_key
 
 if TYPE_CHECKING:
     from overage.services.deps import Deps
@@ -27,23 +41,26 @@ def payment_received(event: PaymentReceived, deps: Deps) -> dict[str, Any]:
     data = event.data
     account_id = event.account_id
     engine = ExcessProfiles.of(deps)
-    cause = f"payment.received:{event.id}"
+    store = SettlementStore(deps.ledger, deps.accounts.table)
+    key = payment_key(data.payment_id, event.id)
+    cause = f"payment.received:{key}"
+    at = event.occurred_at
     seen: dict[str, Any] = {}
 
     def plan(current: LoadedAccount) -> Plan | None:
+        first = store.payment(account_id, key)
+        if first is not None:
+            seen["first"] = first
+            return None
         invoice = deps.ledger.get_invoice(account_id, data.invoice_id)
         if invoice is None:
             raise NotFound(f"invoice {data.invoice_id} is not known for account {account_id}")
-        mismatched: dict[str, str] = {}
         if data.currency != invoice.currency:
-            mismatched["data.currency"] = f"invoice {invoice.number} is in {invoice.currency}, not {data.currency}"
-        if data.amount != invoice.gross:
-            mismatched["data.amount"] = (
-                f"invoice {invoice.number} is for {invoice.gross} {invoice.currency} (gross), not {data.amount}"
+            raise InvalidRequest(
+                "the payment is not in the invoice's currency",
+                {"data.currency": f"invoice {invoice.number} is in {invoice.currency}, not {data.currency}"},
             )
-        if mismatched:
-            raise InvalidRequest("the payment does not match the invoice", mismatched)
-        if event.occurred_at < invoice.issued_at:
+        if at < invoice.issued_at:
             raise InvalidRequest(
                 "the payment is dated before the invoice was issued",
                 {
@@ -51,41 +68,82 @@ def payment_received(event: PaymentReceived, deps: Deps) -> dict[str, Any]:
                     "payment when the money arrived, on or after that"
                 },
             )
-        seen["invoice"] = invoice
-        if invoice.status == "paid":
-            return None
-        if invoice.status == "void":
-            raise Conflict(f"invoice {invoice.number} is void and cannot be paid")
-        others = [i for i in engine.store.overdue_invoice_ids(account_id) if i != invoice.invoice_id]
-        step = apply_payment(
-            current.state,
-            invoice_id=invoice.invoice_id,
-            paid_at=event.occurred_at,
-            cause=cause,
-            overdue_remaining=bool(others),
+        step = receive_payment(invoice, data.amount, at)  # a void invoice: Conflict (409)
+        items: list[dict[str, Any]] = []
+        if step.changed:
+            items.append(store.invoice_item(step.before, step.after, {"last_payment_at": to_key(at)}))
+        credit = CreditWrite()
+        if step.to_credit > 0:
+            entries = [("overpayment", step.to_credit, invoice.invoice_id)]
+            credit = credit_arises(store, account_id, invoice.currency, entries, at, cause, skip=[invoice.invoice_id])
+            items += credit.items
+        balance = credit.balance if credit.change else store.balance(account_id, invoice.currency).balance
+        record = {
+            "payment_id": data.payment_id,
+            "event_id": event.id,
+            "invoice_id": invoice.invoice_id,
+            "number": invoice.number,
+            "currency": invoice.currency,
+            "amount": str(data.amount),
+            "applied": str(data.amount - step.to_credit),
+            "to_credit": str(step.to_credit),
+            "status": step.after.status,
+            "amount_due": str(step.after.amount_due),
+            "received_at": to_key(at),
+        }
+        items.insert(0, store.payment_item(account_id, key, record))
+        settled = credit.settled_ids | ({invoice.invoice_id} if step.settled else set())
+        receipt = notices.payment_received(
+            current.account,
+            cause=key,
+            at=at,
+            amount=data.amount,
+            step=step,
+            credited=step.to_credit,
+            credit_steps=credit.steps,
+            balance=balance,
         )
-        paid = engine.store.invoice_status_update(
-            account_id,
-            invoice.invoice_id,
-            to="paid",
-            only_from=("open", "overdue"),
-            fields={
-                "paid_at": to_key(event.occurred_at),
-                "payment_event_id": event.id,
-                "paid_amount": str(data.amount),
-            },
-        )
-        return Plan(step, items=[paid], paid_invoice=invoice)
+        seen["record"] = record | {"credit_balance": str(balance)}
+        excess = restriction_step(current, store, settled=settled, at=at, cause=cause)
+        return Plan(excess, items=items, paid_invoice=step.after, notices=[receipt])
 
     _, written = engine.commit(account_id, plan, deps.received_at)
-    invoice = seen["invoice"]
     if written is None:
-        return {"outcome": "already_paid", "invoice_id": invoice.invoice_id, "status": "paid"}
+        first = seen["first"]
+        return {"outcome": "already_applied", **_answer(first)}
     kinds = [h.kind for h in written.step.happenings]
+    record = seen["record"]
     return {
-        "outcome": "paid",
-        "invoice_id": invoice.invoice_id,
-        "status": "paid",
+        "outcome": "credited" if record["applied"] == "0.00" else record["status"],  # paid / partially_paid / overdue
+        **_answer(record),
+        "credit_balance": record["credit_balance"],
         "restriction_lifted": "unrestricted" in kinds,
         "restricted": written.step.after.restricted,
     }
+
+
+def _answer(record: dict[str, Any]) -> dict[str, Any]:
+    fields = ("payment_id", "invoice_id", "currency", "amount", "applied", "to_credit", "status", "amount_due")
+    return {name: record.get(name) for name in fields}
+
+
+def reconcile_restriction(deps: Deps, account_id: str, at: datetime, cause: str) -> None:
+    """After credit paid invoices outside the excess-profile engine: settle the fee's episode if its invoice is paid,
+    lift the restriction if nothing restricting is overdue. Idempotent (nothing to do: one read, no write)."""
+    engine = ExcessProfiles.of(deps)
+    store = SettlementStore(deps.ledger, deps.accounts.table)
+
+    def plan(current: LoadedAccount) -> Plan | None:
+        episode = current.state.episode
+        if not current.state.restricted and not (episode and episode.state in UNPAID_STATES):
+            return None
+        settled: set[str] = set()
+        if episode is not None and episode.fee_invoice_id and episode.state in UNPAID_STATES:
+            fee = deps.ledger.get_invoice(account_id, episode.fee_invoice_id)
+            if fee is not None and fee.status == "paid":
+                settled.add(fee.invoice_id)
+        if not settled and not current.state.restricted:
+            return None
+        return Plan(restriction_step(current, store, settled=settled, at=at, cause=cause))
+
+    engine.commit(account_id, plan, deps.received_at, missing_ok=True)

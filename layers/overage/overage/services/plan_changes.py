@@ -29,14 +29,18 @@ from overage.domain.notice import Notice
 from overage.domain.renewal import is_yearly_anniversary
 from overage.errors import Conflict, InvalidRequest
 from overage.notices.plan_changes import cancellation_notice, change_notice
+from overage.notices.settlement import credit_applied as credit_applied_notice
 from overage.runtime.config import Settings
 from overage.runtime.observability import logger
 from overage.services import deps as stores
 from overage.services.deps import Deps
 from overage.services.excess_profiles import on_limit_changed
 from overage.services.invoicing import Invoicing, Issue, Numbering
+from overage.services.payments import reconcile_restriction
 from overage.services.renewal import BillingContribution, BillingHook, FollowUp, FollowUpRunner
+from overage.services.settlement import credit_arises, credit_at_issue
 from overage.store.plan_changes import PlanChangeStore, change_sk
+from overage.store.settlement import SettlementStore
 
 MAX_ATTEMPTS = 3
 RECORD_TYPE = "plan_change"
@@ -104,7 +108,13 @@ def _document(invoice: Invoice | None) -> dict[str, Any] | None:
 def _amounts(invoice: Invoice | None) -> dict[str, str] | None:
     if invoice is None:
         return None
-    return {"net": str(invoice.net), "vat": str(invoice.vat), "gross": str(invoice.gross)}
+    return {
+        "net": str(invoice.net),
+        "vat": str(invoice.vat),
+        "gross": str(invoice.gross),
+        "credit_applied": str(invoice.credit_applied),
+        "amount_due": str(invoice.amount_due),
+    }
 
 
 def _plan_change(
@@ -113,8 +123,11 @@ def _plan_change(
     catalog: Catalog,
     store: PlanChangeStore,
     number: str | None,
+    credits: SettlementStore | None = None,
 ) -> _Attempt:
-    """What applying the change writes; ``number`` numbers its invoice or credit note (None: a draft)."""
+    """What applying the change writes; ``number`` numbers its invoice or credit note (None: a draft); ``credits``
+    (not for a draft) moves the account's credit: a credit note's amount becomes credit and pays what is owed, an
+    invoice gets the credit applied at issue."""
     changes = requested_changes(event.data)
     old, new = rules.validate(account, changes, catalog)
     classification = rules.classify(old, new, catalog, account.currency)
@@ -207,8 +220,39 @@ def _plan_change(
     )
     items.append(store.put_change_item(record))
     changed = account.model_copy(update=new.as_dict())
+    extra: list[Notice] = []
+    if invoice is not None and credits is not None:  # a draft (no number yet) reads no credit
+        cause = f"plan.change_requested:{event.id}"
+        if invoice.kind == "credit_note":
+            # The credit note's amount becomes credit at once and pays what is owed, oldest first (spec §3.7).
+            entries = [("credit_note", -invoice.gross, invoice.invoice_id)]
+            credit = credit_arises(credits, account.account_id, account.currency, entries, event.occurred_at, cause)
+            items += credit.items
+            record["credit"] = {
+                "credited": str(-invoice.gross),
+                "applied_to": [
+                    {"invoice_id": step.after.invoice_id, "amount": str(step.credit_used)} for step in credit.steps
+                ],
+                "balance": str(credit.balance),
+                "currency": account.currency,
+            }
+            if credit.steps:
+                extra.append(
+                    credit_applied_notice(
+                        changed,
+                        cause=invoice.invoice_id,
+                        at=event.occurred_at,
+                        steps=credit.steps,
+                        currency=account.currency,
+                        balance=credit.balance,
+                    )
+                )
+        else:
+            invoice, credit_items = credit_at_issue(credits, invoice, cause)
+            items += credit_items
+        record["amounts"] = _amounts(invoice)
     notice = change_notice(changed, record, invoice, _iso(event.occurred_at))
-    return _Attempt(record, items, [notice], invoice)
+    return _Attempt(record, items, [notice, *extra], invoice)
 
 
 def _after_applied(record: dict[str, Any], deps: Deps) -> None:
@@ -216,6 +260,13 @@ def _after_applied(record: dict[str, Any], deps: Deps) -> None:
     (a higher limit resolves an episode in grace, a lower one may open one). Idempotent, so a retry may run it again."""
     if record.get("kind") == "cancellation" or record.get("status") != "applied" or record["effective"] != "immediate":
         return
+    if (record.get("credit") or {}).get("applied_to"):  # the credit note paid invoices: maybe an overdue fee
+        reconcile_restriction(
+            deps,
+            record["account_id"],
+            parse_instant(record["effective_at"]),
+            f"plan.change_requested:{record['change_id']}",
+        )
     if record["from"]["profile_limit"] == record["to"]["profile_limit"]:
         return
     on_limit_changed(
@@ -281,7 +332,8 @@ def _composer(
             draft = attempt.invoice
             if draft is not None:
                 number = numbering.number(draft.account_id, draft.currency, draft.issued_at)
-                attempt = _plan_change(event, account, deps.catalog, store, number)
+                credits = SettlementStore(deps.ledger, deps.accounts.table)
+                attempt = _plan_change(event, account, deps.catalog, store, number, credits)
         attempts.append(attempt)
         staged = [
             deps.outbox.stage(notice, deps.received_at, suppression=account.email_suppression)

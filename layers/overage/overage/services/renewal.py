@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -27,8 +27,10 @@ from overage.runtime.fanout import fan_out, send_batch
 from overage.runtime.observability import correlate, count, logger
 from overage.runtime.sqs_batch import SqsRecord
 from overage.services.invoicing import Invoicing, Issue, Numbering
+from overage.services.settlement import credit_at_issue
 from overage.store.accounts import AccountsStore
 from overage.store.ledger import LedgerStore
+from overage.store.settlement import SettlementStore
 
 
 @dataclass
@@ -114,6 +116,7 @@ class RenewalBilling:
         self.hooks = hooks or []
         self.follow_up_runners = follow_up_runners or {}
         self.invoicing = Invoicing(ledger)
+        self.credits = SettlementStore(ledger, accounts.table)
 
     def bill_account(self, account_id: str, as_of: datetime, now: datetime) -> list[RenewalOutcome]:
         """Bill every billing date of the account due by ``as_of`` that is not billed yet, oldest first."""
@@ -196,6 +199,14 @@ class RenewalBilling:
             outcome = draft
             if draft.invoice is not None:
                 outcome = price(numbering.number(priced.account_id, priced.currency, issued_at))
+            credit_items: list[dict[str, Any]] = []
+            if outcome.invoice is not None and outcome.invoice.currency in (priced.credit_currencies or ()):
+                # The account's credit pays what it can of the new invoice, in this write (spec §3.7): the balance
+                # read here (fresh on every attempt) is the condition, so a concurrent run or payment that moved it
+                # makes this write lose the race. Only an account that ever had credit in the currency costs that
+                # read (``credit_currencies``).
+                credited, credit_items = credit_at_issue(self.credits, outcome.invoice, f"renewal:{billing_date}")
+                outcome = replace(outcome, invoice=credited)
             outcomes.append(outcome)
             billed = self.accounts.billed_item(
                 priced.account_id,
@@ -209,7 +220,7 @@ class RenewalBilling:
             if outcome.invoice is not None:
                 notices.append(renewal_notice(priced, outcome))
             staged = [self.outbox.stage(notice, now, suppression=priced.email_suppression) for notice in notices]
-            return Issue(outcome.invoice, [billed, *hook_items, *staged], notices)
+            return Issue(outcome.invoice, [billed, *hook_items, *credit_items, *staged], notices)
 
         issued = self.invoicing.issue(compose, "issuing a renewal invoice")
         if issued is None:

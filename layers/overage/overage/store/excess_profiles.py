@@ -312,7 +312,7 @@ class ExcessProfilesStore:
             final = group[-1].episode
             assert final is not None
             fields = episode_record(final)
-            if any(h.kind == "closed" for h in group):
+            if any(h.kind in ("closed", "waived") for h in group):
                 fields["closed_at"] = to_key(group[-1].at)
             transitions = [transition(h) for h in group]
             if account is not None:
@@ -372,9 +372,9 @@ class ExcessProfilesStore:
         self, account_id: str, invoice_id: str, *, to: str, only_from: tuple[str, ...], fields: dict[str, Any]
     ) -> dict[str, Any]:
         """An Update moving an invoice to status ``to``, only from one of ``only_from``."""
-        names = {"#s": "status"}
-        values: dict[str, Any] = {":to": {"S": to}}
-        sets = ["#s = :to"]
+        names = {"#s": "status", "#rev": "rev"}
+        values: dict[str, Any] = {":to": {"S": to}, ":zero": {"N": "0"}, ":one": {"N": "1"}}
+        sets = ["#s = :to", "#rev = if_not_exists(#rev, :zero) + :one"]  # the invoice's lock (store.settlement)
         for n, (name, value) in enumerate(sorted(fields.items())):
             names[f"#f{n}"] = name
             values[f":f{n}"] = serialize(value)

@@ -1,0 +1,254 @@
+"""After the invoice end to end (spec §3.7): amounts due, partial and over payments, credit from a downgrade used by
+the next renewal, payment ids applied once, and the support adjustments, through the webhook and the renewal run:
+what is written to the ledger, emailed and put on the bus. Amounts are computed by hand from the spec's rules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.builders import change_body, extend_body, grant_body, payment_body, refund_body, void_body
+from tests.support import EVENTS, World, episodes, grace_run, profiles_body, upsert_body
+
+ACC = "acc_s"
+
+
+def gbp_t250(world: World) -> dict[str, Any]:
+    """Given a monthly GBP standard t250 account anchored on the 10th, its 10 Apr invoice issued: 36.00 + 20 % VAT."""
+    fields = {"billing_cycle": "monthly", "currency": "GBP", "contact_tier": "t250"}
+    assert world.webhook(upsert_body(ACC, started_on="2026-03-10", customer_since="2026-03-10", **fields))[0] == 202
+    world.renewal("2026-04-10T00:15:00Z")
+    [invoice] = world.invoices(ACC)
+    assert (invoice["gross"], invoice["amount_paid"], invoice["credit_applied"], invoice["amount_due"]) == (
+        "43.20",
+        "0.00",
+        "0.00",
+        "43.20",
+    )
+    assert invoice["status"] == "open"
+    return invoice
+
+
+def balances(world: World) -> dict[str, str]:
+    status, body = world.get(f"/accounts/{ACC}")
+    assert status == 200
+    return body["credit_balances"]
+
+
+def by_id(world: World, invoice_id: str) -> dict[str, Any]:
+    return next(i for i in world.invoices(ACC) if i["invoice_id"] == invoice_id)
+
+
+def money(invoice: dict[str, Any]) -> tuple[str, str, str, str, str]:
+    return (
+        invoice["gross"],
+        invoice["amount_paid"],
+        invoice["credit_applied"],
+        invoice["amount_due"],
+        invoice["status"],
+    )
+
+
+def test_the_issue_example_a_downgrade_credit_pays_part_of_the_next_renewal(world: World) -> None:
+    # Given the 10 Apr invoice paid
+    april = gbp_t250(world)
+    assert world.webhook(payment_body(ACC, "2026-04-12T09:00:00Z", april["invoice_id"], "43.20", "GBP"))[0] == 202
+    # When t250 -> t100 now, on 20 Apr: 20 of the 30 days of 10 Apr-10 May left
+    status, body = world.webhook(change_body(ACC, "2026-04-20T12:00:00Z", contact_tier="t100", effective="immediate"))
+    assert status == 202
+    # Then a credit note of (24 - 36) x 20 / 30 = -8.00 net, -1.60 VAT, -9.60 gross, settled into credit at once
+    note = world.invoices(ACC)[-1]
+    assert (note["kind"], note["net"], note["vat"], note["gross"]) == ("credit_note", "-8.00", "-1.60", "-9.60")
+    assert (note["amount_due"], note["status"]) == ("0.00", "paid")
+    assert body["change"]["credit"] == {"credited": "9.60", "applied_to": [], "balance": "9.60", "currency": "GBP"}
+    assert balances(world) == {"GBP": "9.60"}
+    # When the 10 May renewal bills t100: 24.00 + 4.80 VAT = 28.80
+    world.renewal("2026-05-10T00:15:00Z")
+    may = world.invoices(ACC)[-1]
+    # Then the credit pays 9.60 of it, inside the write that issued it: 19.20 is due
+    assert (may["kind"], may["period_start"]) == ("renewal", "2026-05-10")
+    assert money(may) == ("28.80", "0.00", "9.60", "19.20", "open")
+    assert balances(world) == {"GBP": "0.00"}
+    issued = [e for e in world.bus_events() if e["detail-type"] == "invoice.issued"][-1]["detail"]
+    assert (issued["gross"], issued["credit_applied"], issued["amount_due"]) == ("28.80", "9.60", "19.20")
+    assert "Your credit of 9.60 GBP is applied to it: 19.20 GBP is due." in world.emails()[-1].body
+    # and every cent of the balance is explained
+    status, listed = world.get(f"/accounts/{ACC}/adjustments")
+    assert status == 200
+    assert [(m["kind"], m["amount"], m["balance_after"]) for m in listed["credit_movements"]] == [
+        ("credit_note", "9.60", "9.60"),
+        ("applied", "-9.60", "0.00"),
+    ]
+
+
+def test_partial_exact_and_over_payments_and_payment_ids(world: World) -> None:
+    april = gbp_t250(world)
+    inv = april["invoice_id"]
+    # A partial payment: partly paid
+    status, body = world.webhook(payment_body(ACC, "2026-04-11T09:00:00Z", inv, "20.00", "GBP", payment_id="pay_1"))
+    assert (status, body["outcome"], body["amount_due"]) == (202, "partially_paid", "23.20")
+    assert money(by_id(world, inv)) == ("43.20", "20.00", "0.00", "23.20", "partially_paid")
+    # The same payment_id under another event id changes nothing
+    status, again = world.webhook(payment_body(ACC, "2026-04-11T09:00:00Z", inv, "20.00", "GBP", payment_id="pay_1"))
+    assert (status, again["outcome"], again["amount_due"]) == (202, "already_applied", "23.20")
+    assert money(by_id(world, inv)) == ("43.20", "20.00", "0.00", "23.20", "partially_paid")
+    # More than is due: paid, and the 6.80 surplus becomes credit
+    status, body = world.webhook(payment_body(ACC, "2026-04-13T09:00:00Z", inv, "30.00", "GBP", payment_id="pay_2"))
+    assert (status, body["outcome"], body["to_credit"], body["credit_balance"]) == (202, "paid", "6.80", "6.80")
+    assert money(by_id(world, inv)) == ("43.20", "43.20", "0.00", "0.00", "paid")
+    assert balances(world) == {"GBP": "6.80"}
+    # Each payment has its receipt, none twice
+    receipts = [n for n in world.notices(ACC) if n["kind"] == "invoice.payment_received"]
+    assert [n["detail"]["amount_due"] for n in receipts] == ["23.20", "0.00"]
+    assert [e.subject for e in world.emails()].count(f"Payment received: 20.00 GBP for invoice {april['number']}") == 1
+    # The next renewal (t250 again, 43.20) uses the 6.80: 36.40 due
+    world.renewal("2026-05-10T00:15:00Z")
+    assert money(world.invoices(ACC)[-1]) == ("43.20", "0.00", "6.80", "36.40", "open")
+    # An overpayment of the May invoice pays nothing twice: its surplus sits as credit (nothing else is owed)
+    may = world.invoices(ACC)[-1]["invoice_id"]
+    status, body = world.webhook(payment_body(ACC, "2026-05-11T09:00:00Z", may, "40.00", "GBP"))
+    assert (body["outcome"], body["to_credit"], body["credit_balance"]) == ("paid", "3.60", "3.60")
+
+
+def test_what_a_payment_may_not_do_changes_nothing(world: World) -> None:
+    april = gbp_t250(world)
+    inv = april["invoice_id"]
+    before = (world.invoices(ACC), len(world.emails()), len(world.bus_events()))
+    status, body = world.webhook(payment_body(ACC, "2026-04-11T09:00:00Z", inv, "43.20", "USD"))
+    assert (status, [e["field"] for e in body["errors"]]) == (422, ["data.currency"])
+    for amount in ("0.00", "-5.00", "5"):
+        status, body = world.webhook(payment_body(ACC, "2026-04-11T09:00:00Z", inv, amount, "GBP"))
+        assert (status, [e["field"] for e in body["errors"]]) == (422, ["data.amount"])
+    assert world.webhook(payment_body(ACC, "2026-04-11T09:00:00Z", "inv_nope", "1.00", "GBP"))[0] == 404
+    assert (world.invoices(ACC), len(world.emails()), len(world.bus_events())) == before
+    # a void invoice cannot be paid
+    assert world.webhook(void_body(ACC, "2026-04-11T10:00:00Z", inv))[0] == 202
+    status, body = world.webhook(payment_body(ACC, "2026-04-11T11:00:00Z", inv, "43.20", "GBP"))
+    assert status == 409
+    assert balances(world) == {}
+
+
+def test_void_goodwill_and_refund(world: World) -> None:
+    april = gbp_t250(world)
+    inv = april["invoice_id"]
+    world.webhook(payment_body(ACC, "2026-04-11T09:00:00Z", inv, "10.00", "GBP"))
+    # Voiding a partly paid invoice: void, nothing due, the 10.00 paid becomes credit; it keeps its number
+    status, body = world.webhook(
+        void_body(ACC, "2026-04-12T09:00:00Z", inv, event_id="evt_void_1", reason="Billed twice")
+    )
+    assert (status, body["outcome"]) == (202, "applied")
+    voided = by_id(world, inv)
+    assert (voided["status"], voided["amount_due"], voided["amount_paid"], voided["number"]) == (
+        "void",
+        "0.00",
+        "10.00",
+        april["number"],
+    )
+    assert balances(world) == {"GBP": "10.00"}
+    # A goodwill credit of 5.00 ex VAT: a credit note of -5.00 / -1.00 / -6.00, applied as credit
+    status, body = world.webhook(grant_body(ACC, "2026-04-13T09:00:00Z", "5.00", "GBP", event_id="evt_gw_1"))
+    assert status == 202
+    note = world.invoices(ACC)[-1]
+    assert (note["kind"], note["net"], note["vat"], note["gross"], note["status"]) == (
+        "credit_note",
+        "-5.00",
+        "-1.00",
+        "-6.00",
+        "paid",
+    )
+    assert balances(world) == {"GBP": "16.00"}
+    # A refund above the balance is a 422 naming the amount; within it, the balance goes down
+    status, body = world.webhook(refund_body(ACC, "2026-04-14T09:00:00Z", "16.01", "GBP"))
+    assert (status, [e["field"] for e in body["errors"]]) == (422, ["data.amount"])
+    status, body = world.webhook(refund_body(ACC, "2026-04-14T09:00:00Z", "6.00", "GBP", event_id="evt_ref_1"))
+    assert status == 202
+    assert balances(world) == {"GBP": "10.00"}
+    # A paid invoice cannot be voided: 409, grant a credit instead
+    world.renewal("2026-05-10T00:15:00Z")
+    may = world.invoices(ACC)[-1]
+    assert money(may) == ("43.20", "0.00", "10.00", "33.20", "open")
+    world.webhook(payment_body(ACC, "2026-05-11T09:00:00Z", may["invoice_id"], "33.20", "GBP"))
+    status, body = world.webhook(void_body(ACC, "2026-05-12T09:00:00Z", may["invoice_id"]))
+    assert status == 409
+    assert "grant a credit instead" in body["message"]
+    # Each adjustment is recorded (who, when, why, what changed, amounts) and told to the customer
+    status, listed = world.get(f"/accounts/{ACC}/adjustments")
+    rows = [(a["kind"], a["requested_by"], a["reason"]) for a in listed["adjustments"]]
+    assert rows == [
+        ("invoice.void_requested", "agent@vendor.example", "Billed twice"),
+        ("credit.granted", "agent@vendor.example", "Agreed with the customer on the phone"),
+        ("credit.refunded", "agent@vendor.example", "Agreed with the customer on the phone"),
+    ]
+    assert listed["adjustments"][0]["amounts"]["to_credit"] == "10.00"
+    assert listed["adjustments"][0]["changes"]["status"] == ["partially_paid", "void"]
+    kinds = [e["detail-type"] for e in world.bus_events()]
+    assert [k for k in kinds if k in ("invoice.voided", "credit.granted", "credit.refunded")] == [
+        "invoice.voided",
+        "credit.granted",
+        "credit.refunded",
+    ]
+
+
+def test_voiding_an_overdue_fee_waives_it_and_lifts_the_restriction(world: World) -> None:
+    assert world.webhook(upsert_body(ACC, currency="GBP"))[0] == 202
+    world.webhook(profiles_body(ACC, "2026-03-01T09:00:00Z", 205))
+    grace_run(world, "2026-03-15T09:05:00Z")
+    grace_run(world, "2026-03-30T00:05:00Z")
+    [fee] = world.invoices(ACC)
+    assert (fee["status"], world.account_item(ACC)["restricted"]) == ("overdue", True)
+    status, body = world.webhook(void_body(ACC, "2026-03-31T09:00:00Z", fee["invoice_id"]))
+    assert (status, body["restriction_lifted"], body["restricted"]) == (202, True, False)
+    [episode] = episodes(world, ACC)
+    assert (episode["state"], episode["outcome"]) == ("waived", "waived")
+    assert "open_episode" not in world.account_item(ACC)
+    assert [e["detail-type"] for e in world.bus_events()][-2:] == ["invoice.voided", "account.unrestricted"]
+
+
+def test_a_grace_extension_moves_the_grace_end_only_in_grace(world: World) -> None:
+    assert world.webhook(upsert_body(ACC, currency="GBP"))[0] == 202
+    world.webhook(profiles_body(ACC, "2026-03-01T09:00:00Z", 205))
+    for days in (0, 31):
+        status, body = world.webhook(extend_body(ACC, "2026-03-05T09:00:00Z", days))
+        assert (status, [e["field"] for e in body["errors"]]) == (422, ["data.days"])
+    status, body = world.webhook(extend_body(ACC, "2026-03-05T09:00:00Z", 7, event_id="evt_ext_1"))
+    assert status == 202
+    assert body["adjustment"]["changes"]["grace_ends_at"] == [
+        "2026-03-15T09:00:00.000000Z",
+        "2026-03-22T09:00:00.000000Z",
+    ]
+    # the old grace end passes without a fee; the new one invoices it
+    grace_run(world, "2026-03-15T09:05:00Z")
+    assert world.invoices(ACC) == []
+    grace_run(world, "2026-03-22T09:05:00Z")
+    assert [i["kind"] for i in world.invoices(ACC)] == ["excess_profiles"]
+    # over: 409, nothing changes
+    status, body = world.webhook(extend_body(ACC, "2026-03-23T09:00:00Z", 7))
+    assert status == 409
+    assert world.notices(ACC)[-1]["kind"] == "invoice.issued"
+
+
+def test_the_sample_adjustments_tell_one_story(world: World) -> None:
+    # acc_42 over its limit on 5 Feb (grace to 19 Feb), 7 more days of grace, the fee invoiced at the new grace end,
+    # voided (waived), a goodwill credit, part of it refunded
+    def sample(name: str) -> dict[str, Any]:
+        status, body = world.webhook((EVENTS / "webhooks" / f"{name}.json").read_bytes())
+        assert status == 202, body
+        return body
+
+    sample("account_upserted")
+    sample("profiles_counted")
+    extended = sample("grace_extend_requested")
+    assert extended["adjustment"]["changes"]["grace_ends_at"][1] == "2026-02-26T10:00:00.000000Z"
+    grace_run(world, "2026-02-26T12:00:00Z")
+    [fee] = world.invoices("acc_42")
+    assert fee["invoice_id"] == "inv_acc_42_excess_profiles_20260205T100000Z-ece8f3"
+    assert money(fee) == ("5.00", "0.00", "0.00", "5.00", "open")
+    sample("invoice_void_requested")
+    assert by_id_of(world, "acc_42", fee["invoice_id"])["status"] == "void"
+    assert [e["outcome"] for e in episodes(world, "acc_42")] == ["waived"]
+    sample("credit_granted")
+    sample("credit_refunded")
+    assert world.get("/accounts/acc_42")[1]["credit_balances"] == {"USD": "3.00"}
+
+
+def by_id_of(world: World, account_id: str, invoice_id: str) -> dict[str, Any]:
+    return next(i for i in world.invoices(account_id) if i["invoice_id"] == invoice_id)
