@@ -15,9 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from overage.domain.account import Account
 from overage.domain.excess_profiles import Step, extend_grace, waive_fee
 from overage.domain.instants import to_key
-from overage.domain.invoice import Invoice, build_invoice
+from overage.domain.invoice import Invoice, build_invoice, buyer_of
 from overage.domain.money import InvoiceLine
 from overage.domain.settlement import credit_change, void_invoice
 from overage.errors import Conflict, InvalidRequest, NotFound
@@ -154,7 +155,7 @@ def _already_void(invoice: Invoice) -> Exception:
 
 
 # ---------------------------------------------------------------- credit.granted
-def goodwill_credit_note(event: CreditGranted, deps: Deps, number: str | None) -> Invoice:
+def goodwill_credit_note(event: CreditGranted, deps: Deps, number: str | None, account: Account) -> Invoice:
     """A goodwill credit note of ``amount`` ex VAT, VAT added at the currency's rate (negative amounts)."""
     currency, amount = event.data.currency, event.data.amount
     line = InvoiceLine.of("goodwill_credit", f"Goodwill credit: {event.data.reason}", 1, -amount)
@@ -172,6 +173,7 @@ def goodwill_credit_note(event: CreditGranted, deps: Deps, number: str | None) -
         due_on=day,
         notes=[f"Goodwill credit granted by {event.data.requested_by}: {event.data.reason}"],
         number=number,
+        buyer=buyer_of(account),
     )
 
 
@@ -179,13 +181,12 @@ def credit_granted(event: CreditGranted, deps: Deps) -> dict[str, Any]:
     _currency(deps, event.data.currency)
     store = SettlementStore(deps.ledger, deps.accounts.table)
     at, cause = event.occurred_at, f"{event.type}:{event.id}"
-    draft = goodwill_credit_note(event, deps, None)
 
     def plan(current: LoadedAccount, seen: _Seen) -> Plan:
         """The draft names the credit note (numbered by ``services.invoicing``); ``numbered`` writes it."""
 
         def numbered(number: str) -> Plan:
-            note = goodwill_credit_note(event, deps, number)
+            note = goodwill_credit_note(event, deps, number, current.account)
             entries = [("goodwill", -note.gross, note.invoice_id)]
             credit = credit_arises(store, event.account_id, note.currency, entries, at, cause)
             amounts = {"net": str(-note.net), "vat": str(-note.vat), "gross": str(-note.gross)}
@@ -216,6 +217,7 @@ def credit_granted(event: CreditGranted, deps: Deps) -> dict[str, Any]:
             xstep = restriction_step(current, store, settled=credit.settled_ids, at=at, cause=cause)
             return Plan(xstep, items=items, notices=[notice], invoice=note)
 
+        draft = goodwill_credit_note(event, deps, None, current.account)
         return Plan(Step(current.state, current.state), invoice=draft, numbered=numbered)
 
     return _commit(deps, event, plan)
