@@ -1,8 +1,9 @@
 """``overage demo``: a month of CRM life replayed through every function, in-process (moto), nothing to start.
 
 It builds the template's resources in moto, replays each scenario's CRM events through the signed webhook in
-time order, runs every scheduled function of the template once per scheduled day (its cron decides which days and
-at what time, which is the run's business time) draining the queues they fan out to, then prints what each scenario
+time order (with the scenario's other actions at their time: SES's feedback, a customer's click, ``actions()``),
+runs every scheduled function of the template once per scheduled day (its cron decides which days and at what
+time, which is the run's business time) draining the queues they fan out to, then prints what each scenario
 produced, read back through the API, and copies the monthly report (when the template has one) to ``out_dir``.
 """
 
@@ -35,6 +36,7 @@ SCENARIOS = (
     "overage_local.demo_excess_profiles",
     "overage_local.demo_plan_changes",
     "overage_local.demo_fair_use",
+    "overage_local.demo_communication",
     "overage_local.demo_report",
 )
 
@@ -129,14 +131,26 @@ def _load_scenarios() -> list[Any]:
     return [importlib.import_module(name) for name in SCENARIOS]
 
 
+def _delivery(event: dict[str, Any]) -> Callable[[DemoWorld], int]:
+    def deliver(world: DemoWorld) -> int:
+        return world.deliver(event)
+
+    return deliver
+
+
 def run_demo(root: Path, out_dir: Path) -> int:
     from overage_local.server import serialized_mock_aws
 
     scenarios = _load_scenarios()
-    events = sorted(
-        (event for scenario in scenarios for event in scenario.events()),
-        key=lambda e: (parse_instant(e["occurred_at"]), e["id"]),
-    )
+    events = [event for scenario in scenarios for event in scenario.events()]
+    # The timeline: CRM events and the scenarios' other actions (SES feedback, a click), by business time.
+    timeline: list[tuple[datetime, str, Callable[[DemoWorld], Any]]] = [
+        (parse_instant(e["occurred_at"]), e["id"], _delivery(e)) for e in events
+    ]
+    for scenario in scenarios:
+        for at, name, action in getattr(scenario, "actions", list)():
+            timeline.append((parse_instant(at), name, action))
+    timeline.sort(key=lambda step: (step[0], step[1]))
     template = LocalTemplate.from_file(root / "template.yaml", parameter_overrides={"LogLevel": "ERROR"})
     with serialized_mock_aws(), _quiet():
         create_resources(template, None, None)
@@ -146,19 +160,19 @@ def run_demo(root: Path, out_dir: Path) -> int:
             f"overage demo: {len(events)} CRM events, {len(scenarios)} scenarios, "
             f"daily runs {FIRST_DAY} → {LAST_DAY} of {', '.join(f.logical_id for f in schedule)}\n"
         )
-        pending = list(events)
+        pending = list(timeline)
         day = FIRST_DAY
         while day <= LAST_DAY:
             for function in schedule:
                 if not function.runs_on(day):
                     continue
                 moment = datetime(day.year, day.month, day.day, function.hour, function.minute, tzinfo=UTC)
-                while pending and parse_instant(pending[0]["occurred_at"]) <= moment:
-                    world.deliver(pending.pop(0))
+                while pending and pending[0][0] <= moment:
+                    pending.pop(0)[2](world)
                 world.run(function, day)
             day += timedelta(days=1)
-        for event in pending:
-            world.deliver(event)
+        for _, _, step in pending:
+            step(world)
         for scenario in scenarios:
             print("=" * 100)
             print(scenario.TITLE)

@@ -52,6 +52,27 @@ def month_lines(figures: dict[str, Any]) -> list[str]:
         f"{fu['users_in_review']} user(s) in review, training offered {_money(fu['training_offered'])}",
         f"  notices: {notices['total']} — "
         + (", ".join(f"{kind} {count}" for kind, count in notices["by_kind"].items()) or "none"),
+        *communication_lines(figures),
+    ]
+
+
+def communication_lines(figures: dict[str, Any]) -> list[str]:
+    """What became of the month's notices (issue 18), and the episodes resolved after each excess-profile notice."""
+    block = figures.get("communication")
+    if not block:
+        return []
+    total = block["total"]
+    effect = [
+        f"{kind} {e['resolved_after']} of {e['episodes']}"
+        + (f" ({e['share_resolved_after_percent']} %)" if e["share_resolved_after_percent"] else "")
+        for kind, e in block["excess_profile_notices"].items()
+        if e["episodes"]
+    ]
+    return [
+        f"  communication: {total['emailed']} emailed, {total['bounced']} bounced, {total['complained']} complaint(s), "
+        f"{total['suppressed']} suppressed, {total['failed']} failed; answers: {total['answered_clear']} clear, "
+        f"{total['asked_for_help']} asked for help",
+        "  episodes resolved after the excess-profile notices: " + (", ".join(effect) or "none"),
     ]
 
 
