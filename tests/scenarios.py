@@ -87,6 +87,10 @@ def given_five_billing_dates_on_10_march(world: World) -> None:
     send(upsert_body("acc_excess", **MONTHLY_FEB_10))
     send(profiles_body("acc_excess", "2026-02-11T00:00:00Z", 230))
     grace_run(world, "2026-02-25T00:05:00Z")
+    # t250 -> t100 at once on 20 February (GBP), 18 of the 28 days of 10 Feb-10 Mar left: a credit note of
+    # (24 - 36) x 18 / 28 = -7.71 net, -1.54 VAT, -9.25 gross; nothing is owed, so 9.25 of credit waits for 10 March
+    send(upsert_body("acc_credit", currency="GBP", contact_tier="t250", **MONTHLY_FEB_10))
+    send(change_body("acc_credit", "2026-02-20T10:00:00Z", "evt_credit", contact_tier="t100", effective="immediate"))
 
 
 # ---------------------------------------------------------------- a month of each policy (the monthly report)

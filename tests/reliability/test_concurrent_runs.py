@@ -38,7 +38,7 @@ RUNS = 4
 Fixture = Callable[[World], None]
 JOBS: list[tuple[str, str, Fixture, int]] = [
     # (function, business time, fixture, emails a clean run sends)
-    ("RenewalBillingFunction", "2026-03-10T00:15:00Z", given_five_billing_dates_on_10_march, 8),
+    ("RenewalBillingFunction", "2026-03-10T00:15:00Z", given_five_billing_dates_on_10_march, 9),
     ("GraceExpiryFunction", "2026-03-05T00:05:00Z", given_four_episodes_due_on_5_march, 4),
     ("FairUseRollupFunction", "2026-03-01T02:00:00Z", given_february_calls_and_a_late_january_one, 5),
 ]
@@ -109,6 +109,15 @@ def test_four_runs_at_once_write_each_record_once_and_send_each_notice_once(
     for account_id, sk in invoices:
         invoice_id = sk.removeprefix("INVOICE#")
         assert sum(invoice_id in key[1] for key in notices if key[0] == account_id) == 1, invoice_id
+    if logical_id == "RenewalBillingFunction":  # the account with credit: spent once, by its one new invoice
+        credit = after["LedgerTable"]
+        assert '"balance": "0.00"' in credit[("acc_credit", "CREDIT_BALANCE#GBP")]
+        applied = [item for key, item in ledger.items() if key[0] == "acc_credit" and key[1].startswith("CREDIT#")]
+        assert len(applied) == 1 and '"amount": "-9.25"' in applied[0]
+        [billed] = [
+            item for key, item in ledger.items() if key == ("acc_credit", "INVOICE#inv_acc_credit_renewal_2026-03-10")
+        ]
+        assert '"credit_applied": "9.25"' in billed and '"amount_due": "19.55"' in billed
 
 
 @pytest.mark.slow

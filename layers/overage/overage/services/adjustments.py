@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 @dataclass
 class _Seen:
     record: dict[str, Any] = field(default_factory=dict)
+    first: dict[str, Any] | None = None  # the record of the same event, applied before (a replay)
 
 
 def _record(event: Any, changes: dict[str, Any], amounts: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -58,10 +59,19 @@ def _currency(deps: Deps, currency: str) -> None:
 
 
 def _commit(deps: Deps, event: Any, plan: Any) -> dict[str, Any]:
+    """Apply once: an adjustment whose record exists (the same event, its answer lost) answers it again."""
     engine = ExcessProfiles.of(deps)
+    store = SettlementStore(deps.ledger, deps.accounts.table)
     seen = _Seen()
-    _, written = engine.commit(event.account_id, lambda current: plan(current, seen), deps.received_at)
-    assert written is not None
+
+    def once(current: LoadedAccount) -> Plan | None:
+        seen.first = store.adjustment(event.account_id, to_key(event.occurred_at), event.id)
+        return None if seen.first is not None else plan(current, seen)
+
+    _, written = engine.commit(event.account_id, once, deps.received_at)
+    if written is None:
+        assert seen.first is not None
+        return {"outcome": "already_applied", "adjustment": seen.first}
     kinds = [h.kind for h in written.step.happenings]
     return {
         "outcome": "applied",

@@ -119,6 +119,10 @@ class SettlementStore:
     def payment(self, account_id: str, key: str) -> dict[str, Any] | None:
         return self._get(account_id, PAYMENT + key, "reading a payment")
 
+    def adjustment(self, account_id: str, requested_at: str, event_id: str) -> dict[str, Any] | None:
+        record = self._get(account_id, f"{ADJUSTMENT}{requested_at}#{event_id}", "reading an adjustment")
+        return _public(record) if record else None
+
     def adjustments(self, account_id: str) -> list[dict[str, Any]]:
         return [_public(record) for record in self._query(account_id, ADJUSTMENT, "listing adjustments")]
 
