@@ -252,7 +252,7 @@ def fair_use_record(world: World, account_id: str, month: str) -> dict[str, Any]
 def grace_run(world: World, as_of: str) -> Any:
     """One run of GraceExpiryFunction to completion (the schedule's invocation, then its queue when it queued any)."""
     result = world.invoke("GraceExpiryFunction", {"as_of": as_of})
-    if result["accounts_dispatched"]:
+    if result["accounts_dispatched"] or result.get("invoices_dispatched"):
         runtime.drain_queues(world.template, world.endpoint_url)
     return result
 

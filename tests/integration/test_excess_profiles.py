@@ -442,7 +442,8 @@ def test_a_quiet_run_costs_one_query_per_shard(world: World) -> None:
     given_account(world)
     world.webhook(profiles_body(ACC, "2026-03-01T09:00:00Z", 205))
     calls = dynamodb_calls(lambda: grace_run(world, "2026-03-10T00:05:00Z"))
-    assert calls == {"Query": 16 + 1}  # GraceIndex shards + the outbox's stale-notice look-up; never a Scan
+    # GraceIndex shards, DunningIndex shards × (reminders, overdue) and the outbox's stale-notice look-up; never a Scan
+    assert calls == {"Query": 16 + 2 * 16 + 1}
 
 
 def grace_worker(world: World):  # type: ignore[no-untyped-def]

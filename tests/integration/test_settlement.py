@@ -252,3 +252,26 @@ def test_the_sample_adjustments_tell_one_story(world: World) -> None:
 
 def by_id_of(world: World, account_id: str, invoice_id: str) -> dict[str, Any]:
     return next(i for i in world.invoices(account_id) if i["invoice_id"] == invoice_id)
+
+
+def test_every_invoice_kind_is_reminded_and_goes_overdue_without_restricting(world: World) -> None:
+    # Given the 10 Apr renewal invoice (43.20, due 24 Apr), 20.00 of it paid
+    april = gbp_t250(world)
+    world.webhook(payment_body(ACC, "2026-04-11T09:00:00Z", april["invoice_id"], "20.00", "GBP"))
+    # When the daily runs of 20 Apr (nothing yet), 21 Apr (three days before the due date) and 25 Apr happen
+    assert grace_run(world, "2026-04-20T00:05:00Z")["invoices_dispatched"] == 0
+    assert grace_run(world, "2026-04-21T00:05:00Z")["invoices_dispatched"] == 1
+    reminder = world.notices(ACC)[-1]
+    assert (reminder["kind"], reminder["detail"]["amount_due"]) == ("invoice.payment_reminder", "23.20")
+    assert grace_run(world, "2026-04-22T00:05:00Z")["invoices_dispatched"] == 0  # reminded once
+    assert grace_run(world, "2026-04-24T00:05:00Z")["invoices_dispatched"] == 0  # paying on the due date is on time
+    assert grace_run(world, "2026-04-25T00:05:00Z")["invoices_dispatched"] == 1
+    # Then it is overdue, with its notice, and (renewal: restrict_after_days_overdue null) the account not restricted
+    assert money(by_id(world, april["invoice_id"])) == ("43.20", "20.00", "0.00", "23.20", "overdue")
+    overdue = [e for e in world.bus_events() if e["detail-type"] == "invoice.overdue"]
+    assert [(e["detail"]["invoice_id"], e["detail"]["restricts"]) for e in overdue] == [(april["invoice_id"], False)]
+    assert world.account_item(ACC).get("restricted") in (None, False)
+    assert grace_run(world, "2026-04-26T00:05:00Z")["invoices_dispatched"] == 0  # nothing more to chase
+    # And paying the rest of an overdue invoice makes it paid
+    world.webhook(payment_body(ACC, "2026-04-27T09:00:00Z", april["invoice_id"], "23.20", "GBP"))
+    assert by_id(world, april["invoice_id"])["status"] == "paid"

@@ -79,8 +79,10 @@ def renewal_billing(settings: RenewalSettings) -> RenewalJob:
 
 # ---------------------------------------------------------------- the other scheduled functions
 def grace_expiry(settings: GraceExpirySettings) -> GraceExpiryJob:
+    from overage.services.dunning import Dunning
     from overage.services.grace_expiry import GraceExpiry, GraceExpiryJob
     from overage.store.excess_profiles import ExcessProfilesStore
+    from overage.store.settlement import SettlementStore
 
     catalog = current_catalog(settings)
     accounts, ledger, outbox = (
@@ -96,6 +98,9 @@ def grace_expiry(settings: GraceExpirySettings) -> GraceExpiryJob:
         queue_url=settings.grace_queue_url,
         clock=clock,
         batch_workers=settings.batch_workers,
+        dunning=Dunning(
+            accounts=accounts, store=SettlementStore(ledger, accounts.table), outbox=outbox, catalog=catalog
+        ),
     )
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Literal
 
@@ -221,3 +221,48 @@ def credit_change(
             Movement(movement_id(cause, kind, invoice_id), kind, currency, amount, balance, at, cause, invoice_id)
         )
     return CreditChange(currency, before, tuple(movements))
+
+
+# ------------------------------------------------------------------------------------------------ dunning
+# An invoice with an amount due is chased by the catalog's dunning policy (spec §2, §3.7): a reminder
+# ``reminder_days_before_deadline`` before its due date, ``overdue`` the day after it. Fee invoices are chased by
+# their excess-profile episode (it restricts the account at once) and credit notes owe nothing: neither is dunned
+# here. The dunning index key says what the invoice waits for and from which day: ``R#<due date>`` (the reminder,
+# due ``reminder_days`` before that day) then ``O#<overdue day>``.
+DunningHappening = Literal["reminded", "overdue"]
+REMIND = "R#"
+OVERDUE = "O#"
+NOT_DUNNED = ("credit_note", "excess_profiles")
+
+
+def first_dunning_key(invoice: Invoice) -> str | None:
+    """The dunning index key an invoice is issued with (None: nothing to chase)."""
+    if invoice.kind in NOT_DUNNED or not invoice.unpaid:
+        return None
+    return REMIND + invoice.due_on.isoformat()
+
+
+def overdue_on(invoice: Invoice) -> date:
+    return invoice.due_on + timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class DunningStep:
+    before: Invoice
+    after: Invoice
+    happening: DunningHappening
+    next_key: str | None  # None: nothing more to chase (overdue, and the kind never restricts)
+
+
+def dunning_step(invoice: Invoice, key: str, today: date, reminder_days: int) -> DunningStep | None:
+    """What the run of ``today`` does to an invoice waiting at ``key`` (None: nothing yet, or nothing due)."""
+    if not invoice.unpaid or invoice.status == "overdue":
+        return None
+    if today >= overdue_on(invoice):  # a run that first looks after the due date skips the reminder
+        after = invoice.model_copy(update={"status": "overdue", "rev": invoice.rev + 1})
+        return DunningStep(invoice, after, "overdue", None)
+    if key.startswith(REMIND) and today >= invoice.due_on - timedelta(days=reminder_days):
+        return DunningStep(
+            invoice, invoice.model_copy(update={"rev": invoice.rev + 1}), "reminded", OVERDUE + str(overdue_on(invoice))
+        )
+    return None

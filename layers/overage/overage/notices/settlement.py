@@ -167,3 +167,46 @@ def adjustment(
         detail=detail,
         created_at=at.isoformat(),
     )
+
+
+def invoice_reminder(account: Account, invoice: Invoice, at: datetime) -> Notice:
+    cur = invoice.currency
+    days_left = (invoice.due_on - at.date()).days
+    return render(
+        kind="invoice.payment_reminder",
+        account_id=account.account_id,
+        cause=invoice.invoice_id,
+        to=account.billing_email,
+        subject=f"Reminder: invoice {invoice.number} ({invoice.amount_due} {cur} due) is due on {invoice.due_on}",
+        paragraphs=[
+            f"Invoice {invoice.number} has {invoice.amount_due} {cur} due on {invoice.due_on}, in {days_left} day(s).",
+        ],
+        breakdown=[*invoice_amounts(invoice), ("Due by", invoice.due_on.isoformat())],
+        actions=[f"Pay {invoice.amount_due} {cur} quoting invoice {invoice.number}."],
+        detail=_amounts_detail(invoice) | {"due_on": invoice.due_on.isoformat()},
+        created_at=at.isoformat(),
+    )
+
+
+def invoice_overdue(account: Account, invoice: Invoice, at: datetime, restricts: bool) -> Notice:
+    cur = invoice.currency
+    consequence = (
+        "Your account may be restricted if it stays unpaid."
+        if restricts
+        else "Please pay it as soon as you can; your account is not restricted for it."
+    )
+    return render(
+        kind="invoice.overdue",
+        account_id=account.account_id,
+        cause=invoice.invoice_id,
+        to=account.billing_email,
+        subject=f"Invoice {invoice.number} is overdue: {invoice.amount_due} {cur} due since {invoice.due_on}",
+        paragraphs=[
+            f"Invoice {invoice.number} was due on {invoice.due_on} and {invoice.amount_due} {cur} is unpaid.",
+            consequence,
+        ],
+        breakdown=[*invoice_amounts(invoice), ("Was due by", invoice.due_on.isoformat())],
+        actions=[f"Pay {invoice.amount_due} {cur} quoting invoice {invoice.number}."],
+        detail=_amounts_detail(invoice) | {"due_on": invoice.due_on.isoformat(), "restricts": restricts},
+        created_at=at.isoformat(),
+    )

@@ -22,6 +22,7 @@ from overage.notices.outbox import NoticeOutbox
 from overage.runtime.fanout import fan_out, send_batch
 from overage.runtime.observability import correlate, count, logger
 from overage.runtime.sqs_batch import SqsRecord
+from overage.services.dunning import Dunning, dispatch_dunning
 from overage.services.excess_profiles import ExcessProfiles, Plan
 from overage.store.accounts import AccountsStore
 from overage.store.excess_profiles import ExcessProfilesStore, LoadedAccount
@@ -110,7 +111,9 @@ class GraceExpiryJob:
         queue_url: str,
         clock: Callable[[], datetime],
         batch_workers: int,
+        dunning: Dunning | None = None,
     ) -> None:
+        self.dunning = dunning
         self.grace = grace
         self.store = store
         self.outbox = outbox
@@ -124,12 +127,22 @@ class GraceExpiryJob:
         redelivered = self.outbox.redeliver_stale(now)
         dispatched = dispatch_due(self.store, self.sqs, self.queue_url, as_of)
         count("GraceAccountsDue", dispatched)
-        return {"as_of": as_of.isoformat(), "accounts_dispatched": dispatched, "notices_redelivered": redelivered}
+        answer = {"as_of": as_of.isoformat(), "accounts_dispatched": dispatched, "notices_redelivered": redelivered}
+        if self.dunning is not None:  # every other invoice kind's reminders and overdue days (spec §3.7)
+            answer["invoices_dispatched"] = dispatch_dunning(
+                self.dunning.store, self.dunning.catalog, self.sqs, self.queue_url, as_of
+            )
+        return answer
 
     def handle_record(self, record: SqsRecord) -> None:
         message = json.loads(record["body"])
         logger.thread_safe_append_keys(account_id=message["account_id"])
         correlate("grace-expiry", message["as_of"])
+        if "invoice_id" in message:  # a dunning message (services.dunning)
+            assert self.dunning is not None
+            as_of = parse_instant(message["as_of"])
+            self.dunning.process_invoice(message["account_id"], message["invoice_id"], as_of, self.clock())
+            return
         for step in self.grace.process_account(message["account_id"], parse_instant(message["as_of"]), self.clock()):
             for happening in step.happenings:
                 count(f"ExcessProfiles_{happening.kind}")

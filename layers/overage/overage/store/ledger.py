@@ -16,8 +16,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from overage.domain.account import billing_shard
 from overage.domain.invoice import Invoice
 from overage.domain.notice import Notice, notice_id
+from overage.domain.settlement import first_dunning_key
 from overage.store.dynamo import from_item, query_all, store_error, to_item
 from overage.store.report_index import REPORT_KEY, report_key_at
 
@@ -37,6 +39,9 @@ def invoice_record(invoice: Invoice) -> dict[str, Any]:
     keys = {"pk": invoice.account_id, "sk": INVOICE + invoice.invoice_id, "record_type": "invoice"}
     # The monthly report finds the invoices of its month through ReportIndex (the month it was issued).
     keys[REPORT_KEY] = report_key_at(invoice.issued_at, invoice.account_id)
+    dunning = first_dunning_key(invoice)
+    if dunning is not None:  # the sparse DunningIndex: what GraceExpiryFunction chases (spec §3.7)
+        keys |= {"dunning_shard": billing_shard(invoice.account_id), "dunning_at": dunning}
     return keys | body
 
 

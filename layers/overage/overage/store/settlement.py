@@ -17,7 +17,9 @@ was computed from (or, for an invoice never moved since it was issued, on its st
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -33,6 +35,7 @@ from overage.store.ledger import INVOICE, LedgerStore, invoice_from_record
 from overage.store.report_index import REPORT_KEY, report_key_at
 
 BALANCE = "CREDIT_BALANCE#"
+DUNNING_INDEX = "DunningIndex"
 MOVEMENT = "CREDIT#"
 PAYMENT = "PAYMENT#"
 ADJUSTMENT = "ADJUSTMENT#"
@@ -202,9 +205,43 @@ class SettlementStore:
         record["detail"] = json.dumps(record.get("amounts") or {}, sort_keys=True, separators=(",", ":"))
         return self._put(record | {REPORT_KEY: report_key_at(at, account_id), "created_at": at})
 
-    def invoice_item(self, before: Invoice, after: Invoice, fields: dict[str, Any] | None = None) -> dict[str, Any]:
+    def dunning_due(self, shard: str, stage: str, up_to: date) -> Iterator[tuple[str, str]]:
+        """(account id, invoice id) of the shard's invoices waiting at ``stage`` from a day on or before ``up_to``
+        (DunningIndex: one Query, never a Scan)."""
+        try:
+            for item in query_all(
+                self.client,
+                TableName=self.table,
+                IndexName=DUNNING_INDEX,
+                KeyConditionExpression="dunning_shard = :s AND dunning_at BETWEEN :lo AND :hi",
+                ExpressionAttributeValues={
+                    ":s": {"S": shard},
+                    ":lo": {"S": stage},
+                    ":hi": {"S": stage + up_to.isoformat()},
+                },
+            ):
+                yield str(item["pk"]), str(item["sk"]).removeprefix(INVOICE)
+        except ClientError as error:
+            raise store_error(error, "querying invoices due for dunning") from error
+
+    def invoice_with_key(self, account_id: str, invoice_id: str) -> tuple[Invoice, str | None] | None:
+        """The invoice and the dunning key it waits at (None: not dunned any more)."""
+        record = self._get(account_id, INVOICE + invoice_id, "reading an invoice")
+        if record is None:
+            return None
+        return invoice_from_record(record), record.get("dunning_at")
+
+    def invoice_item(
+        self,
+        before: Invoice,
+        after: Invoice,
+        fields: dict[str, Any] | None = None,
+        *,
+        dunning: str | object | None = ...,
+    ) -> dict[str, Any]:
         """The Update of an invoice's money and status to ``after``, only if it is still ``before`` (its ``rev``; an
-        invoice never moved since its issue has none: then its status)."""
+        invoice never moved since its issue has none: then its status). ``dunning``: the next dunning key (None:
+        forget it); left out, it is forgotten once nothing is due."""
         sets = {
             "status": after.status,
             "amount_paid": str(after.amount_paid),
@@ -212,11 +249,13 @@ class SettlementStore:
             "amount_due": str(after.amount_due),
             "rev": before.rev + 1,
         } | (fields or {})
+        removes: list[str] = []
+        if isinstance(dunning, str):
+            sets["dunning_at"] = dunning
+        elif dunning is None or after.amount_due == 0:  # nothing left to chase (the dunning index forgets it)
+            removes = ["dunning_shard", "dunning_at"]
         names = {f"#f{n}": name for n, name in enumerate(sets)}
         values = {f":f{n}": serialize(value) for n, value in enumerate(sets.values())}
-        removes: list[str] = []
-        if after.amount_due == 0:  # nothing left to chase (the dunning index forgets it)
-            removes = ["dunning_shard", "dunning_at"]
         names["#rev"] = "rev"
         if before.rev:
             condition = "#rev = :read"
