@@ -280,3 +280,23 @@ def given_a_month_of_telephone_support(world: World) -> None:
     ):
         world.accepted(body)
     world.run("FairUseRollupFunction", {"as_of": "2026-03-01T02:00:00Z"})
+
+
+def given_two_renewal_invoices_dunned_on_25_april(world: World) -> None:
+    """acc_late's 10 April invoice (43.20 GBP, due 24 April) goes overdue on 25 April; acc_soon's 12 April invoice
+    (29.00 USD, due 26 April) gets its reminder then (three days before, from the 23rd)."""
+    monthly = {"billing_cycle": "monthly"}
+    world.accepted(
+        upsert_body(
+            "acc_late",
+            currency="GBP",
+            contact_tier="t250",
+            started_on="2026-03-10",
+            customer_since="2026-03-10",
+            **monthly,
+        )
+    )
+    world.accepted(
+        upsert_body("acc_soon", contact_tier="t100", started_on="2026-03-12", customer_since="2026-03-12", **monthly)
+    )
+    world.renewal("2026-04-12T00:15:00Z")

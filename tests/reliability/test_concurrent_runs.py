@@ -29,6 +29,7 @@ from tests.scenarios import (
     given_february_calls_and_a_late_january_one,
     given_five_billing_dates_on_10_march,
     given_four_episodes_due_on_5_march,
+    given_two_renewal_invoices_dunned_on_25_april,
 )
 from tests.support import ROOT, World
 
@@ -40,6 +41,7 @@ JOBS: list[tuple[str, str, Fixture, int]] = [
     # (function, business time, fixture, emails a clean run sends)
     ("RenewalBillingFunction", "2026-03-10T00:15:00Z", given_five_billing_dates_on_10_march, 9),
     ("GraceExpiryFunction", "2026-03-05T00:05:00Z", given_four_episodes_due_on_5_march, 4),
+    ("GraceExpiryFunction", "2026-04-25T00:05:00Z", given_two_renewal_invoices_dunned_on_25_april, 2),
     ("FairUseRollupFunction", "2026-03-01T02:00:00Z", given_february_calls_and_a_late_january_one, 5),
 ]
 
@@ -76,7 +78,9 @@ def records(world: World) -> dict[str, dict[tuple[str, str], Any]]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("logical_id", "as_of", "given", "emails"), JOBS, ids=[job[0] for job in JOBS])
+@pytest.mark.parametrize(
+    ("logical_id", "as_of", "given", "emails"), JOBS, ids=[f"{job[0]}-{job[2].__name__}" for job in JOBS]
+)
 def test_four_runs_at_once_write_each_record_once_and_send_each_notice_once(
     served_world: World, tmp_path: Path, logical_id: str, as_of: str, given: Fixture, emails: int
 ) -> None:

@@ -1,12 +1,13 @@
-"""Crash at every call of a payment, a void and a goodwill credit (spec §3.7, through CrmWebhookFunction): the k-th
-DynamoDB / SES / EventBridge call fails (refused, applied with its reply lost, or the transaction cancelled by a
-conflict). The CRM sends the event again (twice at most) until it is accepted, then replays it once more (and the
-payment's ``payment_id`` once more under another event id), and the next scheduled run's outbox redelivers what a
-dead request left. Whichever call failed, it ends as the clean run does: every cent of credit moved once (the
-balance, its movements and the invoices it paid), the payment or adjustment recorded once, each notice once.
+"""Crash at every call of a payment, a void and a goodwill credit (spec §3.7, through CrmWebhookFunction), and of a
+dunning run (GraceExpiryFunction): the k-th DynamoDB / SES / EventBridge call fails (refused, applied with its reply
+lost, or the transaction cancelled by a conflict). The CRM sends the event again (twice at most) until it is
+accepted, then replays it once more (and the payment's ``payment_id`` once more under another event id), and the next
+scheduled run's outbox redelivers what a dead request left. Whichever call failed, it ends as the clean run does:
+every cent of credit moved once (the balance, its movements and the invoices it paid), the payment or adjustment
+recorded once, each notice once.
 
-The fixture: acc_1, monthly GBP t250 from 10 March 2026; its 10 April invoice (43.20) has 10.00 paid, its 10 May
-invoice (43.20) nothing.
+The webhook fixture: acc_1, monthly GBP t250 from 10 March 2026; its 10 April invoice (43.20) has 10.00 paid, its
+10 May invoice (43.20) nothing.
 """
 
 from __future__ import annotations
@@ -17,8 +18,16 @@ from typing import Any
 import pytest
 
 from tests.builders import grant_body, payment_body, upsert_body, void_body
-from tests.reliability.harness import Scene, compare, fault_plan, quiet_functions, redeliver_after_lease
+from tests.reliability.harness import (
+    Scene,
+    compare,
+    crash_at_every_call,
+    fault_plan,
+    quiet_functions,
+    redeliver_after_lease,
+)
 from tests.reliability.test_crash_email_feedback import follow_the_live_tables
+from tests.scenarios import given_two_renewal_invoices_dunned_on_25_april
 from tests.support import REGION, World, moto_world
 
 ACC = "acc_1"
@@ -139,3 +148,20 @@ def test_a_settlement_event_that_fails_at_any_call_then_is_sent_again_and_replay
     writes = {call.kind.split("(")[0] for call in calls if call.write}
     assert writes >= {"dynamodb.TransactWriteItems", "sesv2.SendEmail", "eventbridge.PutEvents"}, writes
     assert not problems, "\n".join(problems[:20])
+
+
+@pytest.mark.slow
+def test_a_dunning_run_that_fails_at_any_call_ends_as_a_clean_run() -> None:
+    with moto_world({"LogLevel": "ERROR"}) as world, quiet_functions():
+        given_two_renewal_invoices_dunned_on_25_april(world)
+        report = crash_at_every_call(world, "GraceExpiryFunction", "2026-04-25T00:05:00Z")
+
+    ledger = report.clean.items["LedgerTable"]
+    assert '"status": "overdue"' in ledger[("acc_late", "INVOICE#inv_acc_late_renewal_2026-04-10")]
+    assert '"reminded_at"' in ledger[("acc_soon", "INVOICE#inv_acc_soon_renewal_2026-04-12")]
+    subjects = sorted(subject for _, subject, _ in report.clean.emails)
+    assert [s.split(" ")[0] for s in subjects] == ["Invoice", "Reminder:"]
+    assert "43.20 GBP due since 2026-04-24" in subjects[0] and "(29.00 USD due) is due on 2026-04-26" in subjects[1]
+    report.assert_every_fault_recovered(
+        {"sqs.SendMessageBatch", "dynamodb.TransactWriteItems", "sesv2.SendEmail", "eventbridge.PutEvents"}
+    )
