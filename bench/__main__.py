@@ -34,7 +34,7 @@ def quiet() -> Iterator[io.StringIO]:
 
 
 def main() -> int:
-    from bench import calls, cold_start, layer, memory, model, packages, webhook
+    from bench import calls, cold_start, layer, memory, model, packages, report_scale, webhook
 
     started = time.perf_counter()
     print("# overage benchmarks (`make bench`)")
@@ -62,8 +62,15 @@ def main() -> int:
         cold_start.report_pieces(cold_start.pieces(site))
         step("cold start")
         with quiet():
+            checked, at_scale = report_scale.run(site)
+        report_memory = report_scale.configured_mb()
+        modelled = report_scale.report(checked, at_scale, report_memory)
+        step("report at scale")
+        with quiet():
             used = memory.run(site)
-        memory.report(used)
+        memory.report(
+            used, sized_elsewhere={"UsageReportFunction": (report_scale.recommended_mb(modelled), "report at scale")}
+        )
         step("memory")
     if site is not None:
         shutil.rmtree(site.scratch, ignore_errors=True)

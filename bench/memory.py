@@ -87,6 +87,8 @@ def _start_server(template: LocalTemplate) -> tuple[subprocess.Popen[bytes], str
     ddb = boto3.client("dynamodb", endpoint_url=endpoint, region_name=template.region)
     deadline = time.monotonic() + 60
     queues = [template.physical_id(source.queue_id) for source in template.sqs_event_sources()]
+    webhook_env = function_env(template, "CrmWebhookFunction", endpoint)
+    secrets = [value for name, value in webhook_env.items() if name.endswith("SECRET_PARAMETER")]
     while time.monotonic() < deadline:
         if server.poll() is not None:
             raise RuntimeError("overage local up exited early")
@@ -94,6 +96,9 @@ def _start_server(template: LocalTemplate) -> tuple[subprocess.Popen[bytes], str
             ready = template.physical_id("AccountsTable") in ddb.list_tables()["TableNames"]
             sqs = boto3.client("sqs", endpoint_url=endpoint, region_name=template.region)
             ready = ready and all(sqs.get_queue_url(QueueName=q) for q in queues)
+            # the secrets are created after the tables and queues: the first webhook needs them
+            ssm = boto3.client("ssm", endpoint_url=endpoint, region_name=template.region)
+            ready = ready and all(ssm.get_parameter(Name=name) for name in secrets)
         except Exception:  # not listening yet, or still creating resources
             ready = False
         if ready:
@@ -200,12 +205,15 @@ def run(site: Site) -> list[Memory]:
             server.wait(timeout=10)
 
 
-def report(results: list[Memory]) -> None:
+def report(results: list[Memory], sized_elsewhere: dict[str, tuple[int, str]] | None = None) -> None:
+    """``sized_elsewhere``: functions whose MemorySize comes from another measurement (what it recommends, and
+    which), e.g. the monthly report's from the report at scale."""
     rows = []
     for r in results:
         if r.peak_mib is None:
             rows.append([r.name, "failed", "", "", r.configured_mb, r.error])
             continue
+        recommended, source = (sized_elsewhere or {}).get(r.name, (r.recommended_mb, ""))
         rows.append(
             [
                 r.name,
@@ -213,7 +221,9 @@ def report(results: list[Memory]) -> None:
                 f"{r.peak_mib:.0f}",
                 r.invocations,
                 r.configured_mb,
-                f"{r.recommended_mb}" + ("" if r.recommended_mb == r.configured_mb else " (template differs)"),
+                f"{recommended}"
+                + (f" ({source})" if source else "")
+                + ("" if recommended == r.configured_mb else " (template differs)"),
             ]
         )
     table(
