@@ -75,9 +75,13 @@ Prices = dict[str, Price]
 
 
 class _Entry(BaseModel):
-    """A frozen catalog entry; keys starting with ``_`` are comments (dropped); other unknown keys fail."""
+    """A frozen catalog entry; keys starting with ``_`` are comments (dropped); other unknown keys fail.
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    The entries are validated as parts of the ``Catalog``, whose validator (built when this module is imported)
+    holds theirs: ``defer_build`` keeps each entry from also compiling a validator of its own at import, which
+    nothing uses (an entry built directly compiles its own on first use). Cold start, issue 20."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     @model_validator(mode="before")
     @classmethod
@@ -201,6 +205,8 @@ def _unknown(field: str, kind: str, value: object, known: Iterable[str]) -> Inva
 
 
 class Catalog(_Entry):
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=False)  # built at import: every job uses it
+
     currency_table: dict[str, CurrencySettings] = Field(alias="currencies")
     packages: dict[str, Package]
     contact_tiers: tuple[Tier, ...]

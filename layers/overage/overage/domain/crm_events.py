@@ -157,8 +157,11 @@ VatNumber = Annotated[
 ]
 
 
+# defer_build (here and on _Envelope): the events are validated through ``_adapter`` below, whose one validator,
+# built at import, holds every event's; without it each class would also compile a validator of its own at import,
+# which nothing uses (a class built directly compiles its own on first use). Cold start, issue 20.
 class _Data(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class AccountData(_Data):
@@ -240,7 +243,7 @@ class GraceExtendData(_Adjustment):
 
 
 class _Envelope(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     id: str = Field(pattern=EVENT_ID_PATTERN)
     occurred_at: Instant

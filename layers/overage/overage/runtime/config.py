@@ -25,7 +25,9 @@ _cache_lock = threading.Lock()
 class Settings(BaseModel):
     """What every function reads (template Globals). Unknown variables are ignored; missing required ones fail fast."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+    # defer_build: a function uses one of the settings classes below; each compiles its validator on its first
+    # parse (once per container), not every class at import (cold start, issue 20).
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True, defer_build=True)
     _cache: ClassVar[dict[tuple[type[Any], tuple[str | None, ...]], Any]] = {}
 
     accounts_table: str = Field(alias="ACCOUNTS_TABLE", min_length=1)
