@@ -139,6 +139,27 @@ def communication(
     return {"total": total, "by_kind": by_kind, "excess_profile_notices": effects}
 
 
+SETTLEMENT_MONEY = (
+    "payments",
+    "credit_granted",
+    "credit_from_overpayments",
+    "credit_from_voids",
+    "credit_applied",
+    "credit_refunded",
+)
+ADJUSTMENTS = ("invoices_voided", "fees_waived", "goodwill_credits", "graces_extended", "refunds")
+
+
+def settlement(overdue: dict[str, int] | None = None) -> dict[str, Any]:
+    """summary.json's settlement block of a month without payments, credit or adjustments (spec §3.7), with the
+    invoices gone overdue by kind."""
+    return {
+        "money": {figure: {"count": 0, "by_currency": {}} for figure in SETTLEMENT_MONEY},
+        "adjustments": dict.fromkeys(ADJUSTMENTS, 0),
+        "overdue_invoices": {"total": sum((overdue or {}).values()), "by_kind": dict(overdue or {})},
+    }
+
+
 def quiet_month(month: str, start: str, end: str) -> dict[str, Any]:
     """The summary of a month in which nothing happened."""
     nothing: dict[str, Any] = {"count": 0, "by_currency": {}}
@@ -184,6 +205,7 @@ def quiet_month(month: str, start: str, end: str) -> dict[str, Any]:
         "invoices": {"count": 0, "by_kind": {}},
         "notices": {"total": 0, "by_kind": {}},
         "communication": communication(),
+        "settlement": settlement(),
     }
 
 

@@ -269,6 +269,7 @@ REPORT_FILES = (
     "contact_overruns.csv",
     "fair_use.csv",
     "communication.csv",
+    "settlement.csv",
     "index.html",
 )
 

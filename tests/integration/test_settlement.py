@@ -275,3 +275,48 @@ def test_every_invoice_kind_is_reminded_and_goes_overdue_without_restricting(wor
     # And paying the rest of an overdue invoice makes it paid
     world.webhook(payment_body(ACC, "2026-04-27T09:00:00Z", april["invoice_id"], "23.20", "GBP"))
     assert by_id(world, april["invoice_id"])["status"] == "paid"
+    # And April's report counts it among the invoices gone overdue, by kind
+    from tests.support import report_run, report_summary
+
+    report_run(world, {"month": "2026-04"})
+    overdue_in_april = report_summary(world, "2026-04")["settlement"]["overdue_invoices"]
+    assert overdue_in_april == {"total": 1, "by_kind": {"renewal": 1}}
+
+
+def test_the_monthly_report_counts_payments_credit_adjustments_and_overdue_invoices(world: World) -> None:
+    from tests.support import report_files, report_rows, report_run, report_summary
+
+    # Given April: the 10 Apr invoice (43.20) paid 50.00 (6.80 to credit), a 5.00 + VAT goodwill credit (6.00),
+    # 2.00 refunded, the May invoice... and an excess episode whose grace was extended and whose fee was voided
+    april = gbp_t250(world)
+    world.webhook(payment_body(ACC, "2026-04-11T09:00:00Z", april["invoice_id"], "50.00", "GBP"))
+    world.webhook(grant_body(ACC, "2026-04-12T09:00:00Z", "5.00", "GBP"))
+    world.webhook(refund_body(ACC, "2026-04-13T09:00:00Z", "2.00", "GBP"))
+    other = "acc_fee"
+    world.webhook(upsert_body(other, currency="GBP", started_on="2026-01-10", customer_since="2026-01-10"))
+    world.webhook(profiles_body(other, "2026-04-01T09:00:00Z", 205))
+    world.webhook(extend_body(other, "2026-04-02T09:00:00Z", 2))
+    grace_run(world, "2026-04-17T09:05:00Z")
+    [fee] = [i for i in world.invoices(other) if i["kind"] == "excess_profiles"]
+    world.webhook(void_body(other, "2026-04-18T09:00:00Z", fee["invoice_id"]))
+    # When April's report runs
+    report_run(world, {"month": "2026-04"})
+    # Then its settlement figures, to the cent
+    settlement = report_summary(world, "2026-04")["settlement"]
+    money = {figure: block["by_currency"] for figure, block in settlement["money"].items() if block["count"]}
+    assert money == {
+        "payments": {"GBP": {"count": 1, "amount": "50.00"}},
+        "credit_granted": {"GBP": {"count": 1, "amount": "6.00"}},
+        "credit_from_overpayments": {"GBP": {"count": 1, "amount": "6.80"}},
+        "credit_refunded": {"GBP": {"count": 1, "amount": "2.00"}},
+    }
+    assert settlement["adjustments"] == {
+        "invoices_voided": 1,
+        "fees_waived": 1,
+        "goodwill_credits": 1,
+        "graces_extended": 1,
+        "refunds": 1,
+    }
+    rows = report_rows(world, "2026-04", "settlement.csv")
+    assert {"figure": "payments", "currency": "GBP", "count": "1", "amount": "50.00"} in rows
+    assert b"Payments, credit and adjustments" in report_files(world, "2026-04")["index.html"]

@@ -26,6 +26,7 @@ from tests.scenarios import (
     given_a_month_of_excess_profiles,
     given_a_month_of_telephone_support,
     quiet_month,
+    settlement,
 )
 from tests.support import (
     EVENTS,
@@ -89,10 +90,11 @@ def test_the_excess_profile_figures_of_a_month(world: World) -> None:
         },
     }
     expected["notices"] = {
-        "total": 12,
+        "total": 13,
         "by_kind": {
             "account.restricted": 1,
             "invoice.issued": 3,  # the fee of acc_fee and the two monthly excess lines
+            "invoice.payment_received": 1,  # acc_paid's receipt (spec §3.7)
             "invoice.payment_reminder": 1,
             "plan.changed": 1,
             "profiles.exceeded": 3,
@@ -106,6 +108,7 @@ def test_the_excess_profile_figures_of_a_month(world: World) -> None:
         {
             "account.restricted": emailed(1),
             "invoice.issued": emailed(3),
+            "invoice.payment_received": emailed(1),
             "invoice.payment_reminder": emailed(1),
             "plan.changed": emailed(1),
             "profiles.exceeded": emailed(3),
@@ -118,6 +121,9 @@ def test_the_excess_profile_figures_of_a_month(world: World) -> None:
             "account.restricted": (1, 1, 0, "100.0"),
         },
     )
+    # after the invoice (spec §3.7): acc_paid's 5.00 USD, and acc_fee's fee invoice gone overdue
+    expected["settlement"] = settlement({"excess_profiles": 1})
+    expected["settlement"]["money"]["payments"] = {"count": 1, "by_currency": {"USD": {"count": 1, "amount": "5.00"}}}
     assert report_summary(world, "2026-02") == expected
 
     # And excess_profiles.csv lists every episode something happened to in February, as it stood on 28 Feb
@@ -438,6 +444,7 @@ def test_what_became_of_the_notices_of_a_month(world: World) -> None:
             "account.email_undeliverable": {**emailed(0), "recorded": 1, "suppressed": 1},
             "account.restricted": emailed(1),
             "invoice.issued": emailed(3),
+            "invoice.payment_received": emailed(1),
             "invoice.payment_reminder": emailed(1),
             "plan.changed": emailed(1),
             "profiles.exceeded": emailed(3, delivered=1, bounced=1, answered_clear=1, asked_for_help=1),

@@ -152,10 +152,12 @@ def test_four_report_runs_at_once_write_one_report(served_world: World, tmp_path
 
     files = report_files()
     assert sorted(key.rsplit("/", 1)[1] for key in files) == [
+        "communication.csv",
         "contact_overruns.csv",
         "excess_profiles.csv",
         "fair_use.csv",
         "index.html",
+        "settlement.csv",
         "summary.json",
     ]
     assert json.loads(files["reports/2026-02/summary.json"])["excess_profiles"]["episodes_opened"] == 3

@@ -40,6 +40,7 @@ def test_a_report_run_that_fails_at_any_call_writes_the_same_report() -> None:
             "excess_profiles.csv",
             "fair_use.csv",
             "index.html",
+            "settlement.csv",
             "summary.json",
         )
     ]

@@ -42,6 +42,33 @@ from overage.domain.instants import Month, parse_instant, previous_month
 from overage.domain.money import ZERO, Amount, round_money
 
 REPORT_FORMAT = 1
+# After the invoice (spec §3.7): what the month's credit movements count as, and its adjustments' names.
+CREDIT_MOVEMENTS = {
+    "credit_note": "credit_granted",
+    "goodwill": "credit_granted",
+    "overpayment": "credit_from_overpayments",
+    "void": "credit_from_voids",
+    "applied": "credit_applied",
+    "refunded": "credit_refunded",
+}
+SETTLEMENT = (
+    "payments",
+    "credit_granted",
+    "credit_from_overpayments",
+    "credit_from_voids",
+    "credit_applied",
+    "credit_refunded",
+)
+ADJUSTMENT_FIGURES = {
+    "invoice.void_requested": "invoices_voided",
+    "credit.granted": "goodwill_credits",
+    "grace.extend_requested": "graces_extended",
+    "credit.refunded": "refunds",
+}
+ADJUSTMENTS = ("invoices_voided", "fees_waived", "goodwill_credits", "graces_extended", "refunds")
+# An invoice gone overdue: its invoice.overdue notice (renewal, overrun, plan change) or, for a fee invoice, the
+# account.restricted notice its episode sends.
+OVERDUE_NOTICES = ("invoice.overdue", "account.restricted")
 HISTORY_MONTHS = 12
 OVERRUN_LINE = "contact_overrun"
 EXCESS_LINE = "excess_profiles"
@@ -258,6 +285,9 @@ class MonthFacts(_Frozen):
     notices: dict[str, int] = {}  # kind -> recorded
     communication: dict[str, dict[str, int]] = {}  # notice kind -> COMMUNICATION figure -> notices
     notice_effect: dict[str, dict[str, int]] = {}  # excess-profile notice kind -> NOTICE_EFFECT figure -> episodes
+    settlement: dict[str, dict[str, AmountTally]] = {}  # SETTLEMENT figure -> currency -> tally (spec §3.7)
+    adjustments: dict[str, int] = {}  # voids, fees waived, grace extensions, refunds
+    overdue: dict[str, int] = {}  # invoice kind -> invoices gone overdue in the month
 
     @classmethod
     def merge(cls, month: Month, parts: Sequence[MonthFacts]) -> MonthFacts:
@@ -287,6 +317,12 @@ class MonthFacts(_Frozen):
             notices=_counted(part.notices for part in parts),
             communication=_counted_by_kind(part.communication for part in parts),
             notice_effect=_counted_by_kind(part.notice_effect for part in parts),
+            settlement={
+                figure: _merged(part.settlement.get(figure, {}) for part in parts)
+                for figure in sorted({figure for part in parts for figure in part.settlement})
+            },
+            adjustments=_counted(part.adjustments for part in parts),
+            overdue=_counted(part.overdue for part in parts),
         )
 
 
@@ -508,9 +544,28 @@ def shard_facts(
     changes: dict[str, int] = {}
     episode_facts: list[EpisodeFact] = []
     fair_use: list[FairUseFact] = []
+    settlement: dict[str, dict[str, AmountTally]] = {}
+    adjustments: dict[str, int] = {}
+    overdue: dict[str, int] = {}
+
+    def settled(figure: str, currency: str, amount: Decimal) -> None:
+        _add(settlement.setdefault(figure, {}), currency, AmountTally(count=1, amount=amount))
+
     for record in records:
         kind = str(record.get("kind", ""))
         match record.get("record_type"):
+            case "payment":
+                settled("payments", str(record["currency"]), _money(_notice_detail(record).get("amount", "0")))
+            case "credit_movement":
+                figure = CREDIT_MOVEMENTS.get(kind)
+                if figure is not None:
+                    amount = abs(_money(_notice_detail(record).get("amount", "0")))
+                    settled(figure, str(record["currency"]), amount)
+            case "adjustment":
+                name = ADJUSTMENT_FIGURES.get(kind, kind)
+                adjustments[name] = adjustments.get(name, 0) + 1
+                if kind == "invoice.void_requested" and _notice_detail(record).get("waived"):
+                    adjustments["fees_waived"] = adjustments.get("fees_waived", 0) + 1
             case "invoice":
                 currency = str(record["currency"])
                 tally = CurrencyTally.one(_money(record["net"]), _money(record["vat"]), _money(record["gross"]))
@@ -523,6 +578,9 @@ def shard_facts(
             case "notice":
                 notices[kind] = notices.get(kind, 0) + 1
                 detail = _notice_detail(record)
+                if kind in OVERDUE_NOTICES and detail.get("invoice_kind"):
+                    overdue_kind = str(detail["invoice_kind"])
+                    overdue[overdue_kind] = overdue.get(overdue_kind, 0) + 1
                 if kind == INVOICE_NOTICE and detail.get("invoice_id"):
                     invoice_notices[str(detail["invoice_id"])] = detail
                 counts = communication.setdefault(kind, dict.fromkeys(COMMUNICATION, 0))
@@ -572,6 +630,9 @@ def shard_facts(
         notices=notices,
         communication=communication,
         notice_effect=notice_effect(notified, {(e.account_id, e.episode_id): e for e in episode_facts}),
+        settlement=settlement,
+        adjustments=adjustments,
+        overdue=overdue,
     )
     return MonthFacts.merge(month, [part])
 
@@ -714,6 +775,17 @@ def summary(facts: MonthFacts) -> dict[str, Any]:
         },
         "notices": {"total": sum(facts.notices.values()), "by_kind": dict(facts.notices)},
         "communication": communication_summary(facts),
+        "settlement": settlement_summary(facts),
+    }
+
+
+def settlement_summary(facts: MonthFacts) -> dict[str, Any]:
+    """After the invoice (spec §3.7): the month's payments and credit per currency, the adjustments, and the invoices
+    gone overdue by kind."""
+    return {
+        "money": {figure: _amounts_json(facts.settlement.get(figure, {})) for figure in SETTLEMENT},
+        "adjustments": {name: facts.adjustments.get(name, 0) for name in ADJUSTMENTS},
+        "overdue_invoices": {"total": sum(facts.overdue.values()), "by_kind": dict(facts.overdue)},
     }
 
 
@@ -929,7 +1001,22 @@ def csv_files(facts: MonthFacts) -> dict[str, str]:
         "contact_overruns.csv": csv_text(CONTACT_OVERRUN_COLUMNS, contact_overrun_rows(facts)),
         "fair_use.csv": csv_text(FAIR_USE_COLUMNS, fair_use_rows(facts)),
         "communication.csv": csv_text(COMMUNICATION_COLUMNS, communication_rows(facts)),
+        "settlement.csv": csv_text(SETTLEMENT_COLUMNS, settlement_rows(facts)),
     }
+
+
+SETTLEMENT_COLUMNS = ("figure", "currency", "count", "amount")
+
+
+def settlement_rows(facts: MonthFacts) -> list[dict[str, Any]]:
+    """One row per money figure and currency, then one per adjustment and per kind of invoice gone overdue."""
+    rows: list[dict[str, Any]] = []
+    for figure in SETTLEMENT:
+        for currency, tally in sorted(facts.settlement.get(figure, {}).items()):
+            rows.append({"figure": figure, "currency": currency, "count": tally.count, "amount": tally.amount})
+    rows += [{"figure": name, "count": facts.adjustments.get(name, 0)} for name in ADJUSTMENTS]
+    rows += [{"figure": f"overdue_{kind}", "count": count} for kind, count in sorted(facts.overdue.items())]
+    return rows
 
 
 # ------------------------------------------------------------------------------------------------ history

@@ -461,6 +461,7 @@ def render_index(summary: Summary, facts: MonthFacts, history: Sequence[tuple[Mo
         _fair_use_section(fu, facts),
         _notices_section(summary),
         _communication_section(summary),
+        _settlement_section(summary),
         _history_section(months, summaries),
     ]
     period = f"{_day(month.first_day)} 00:00 UTC to {_day(month.next().first_day)} 00:00 UTC"
@@ -478,7 +479,7 @@ def render_index(summary: Summary, facts: MonthFacts, history: Sequence[tuple[Mo
         '<footer><p>Files of this report: <a href="summary.json">summary.json</a> · '
         '<a href="excess_profiles.csv">excess_profiles.csv</a> · '
         '<a href="contact_overruns.csv">contact_overruns.csv</a> · <a href="fair_use.csv">fair_use.csv</a> · '
-        '<a href="communication.csv">communication.csv</a>. '
+        '<a href="communication.csv">communication.csv</a> · <a href="settlement.csv">settlement.csv</a>. '
         "Amounts are per currency and never added across currencies."
         "</p></footer></main></body></html>\n"
     )
@@ -638,6 +639,30 @@ def _notices_section(summary: Summary) -> str:
         f"{table([('Kind', False), ('Requested', True)], change_rows, 'No plan change this month.')}</div>"
         f"<div><h3>Invoices issued, per currency</h3>"
         f"{table(invoice_headers, invoice_rows, 'No invoice this month.')}</div>"
+        "</div></section>"
+    )
+
+
+def _settlement_section(summary: Summary) -> str:
+    """After the invoice (spec §3.7): payments and credit per currency, adjustments, invoices gone overdue by kind."""
+    block = summary.get("settlement") or {}
+    money_rows = [
+        (figure.replace("_", " "), currency, values["count"], values["amount"])
+        for figure, tally in (block.get("money") or {}).items()
+        for currency, values in tally["by_currency"].items()
+    ]
+    adjustment_rows = [(name.replace("_", " "), count) for name, count in (block.get("adjustments") or {}).items()]
+    overdue_rows = [
+        (kind, count) for kind, count in ((block.get("overdue_invoices") or {}).get("by_kind") or {}).items()
+    ]
+    money_headers = [("Figure", False), ("Currency", False), ("Count", True), ("Amount", True)]
+    return (
+        '<section><h2>Payments, credit and adjustments</h2><div class="three">'
+        f"<div><h3>Payments and credit, per currency</h3>"
+        f"{table(money_headers, money_rows, 'No payment or credit this month.')}</div>"
+        f"<div><h3>Support adjustments</h3>{table([('Adjustment', False), ('Count', True)], adjustment_rows, '')}</div>"
+        f"<div><h3>Invoices gone overdue, by kind</h3>"
+        f"{table([('Kind', False), ('Overdue', True)], overdue_rows, 'No invoice went overdue this month.')}</div>"
         "</div></section>"
     )
 

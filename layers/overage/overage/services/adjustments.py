@@ -132,6 +132,7 @@ def void_requested(event: InvoiceVoidRequested, deps: Deps) -> dict[str, Any]:
                 "credit_applied": str(invoice.credit_applied),
                 "amount_due_cancelled": str(invoice.amount_due),
                 "to_credit": str(step.to_credit),
+                "waived": waived or None,
             }
             | _credit_amounts(credit, invoice.currency),
         ) | {"invoice_id": invoice.invoice_id, "currency": invoice.currency}

@@ -14,6 +14,7 @@ CONTENT_TYPES = {
     "contact_overruns.csv": "text/csv; charset=utf-8",
     "fair_use.csv": "text/csv; charset=utf-8",
     "communication.csv": "text/csv; charset=utf-8",
+    "settlement.csv": "text/csv; charset=utf-8",
     "index.html": "text/html; charset=utf-8",
 }
 

@@ -196,7 +196,11 @@ class SettlementStore:
     def payment_item(self, account_id: str, key: str, record: dict[str, Any]) -> dict[str, Any]:
         at = str(record["received_at"])
         body = {"pk": account_id, "sk": PAYMENT + key, "record_type": "payment", "account_id": account_id}
-        return self._put(body | record | {REPORT_KEY: report_key_at(at, account_id), "created_at": at})
+        figures = {name: record[name] for name in ("amount", "applied", "to_credit")}
+        detail = json.dumps(figures, sort_keys=True, separators=(",", ":"))  # ReportIndex projects detail
+        return self._put(
+            body | record | {REPORT_KEY: report_key_at(at, account_id), "created_at": at, "detail": detail}
+        )
 
     def adjustment_item(self, account_id: str, event_id: str, record: dict[str, Any]) -> dict[str, Any]:
         at = str(record["requested_at"])
