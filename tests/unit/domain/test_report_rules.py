@@ -231,3 +231,39 @@ def test_only_a_summary_of_this_format_and_month_is_charted() -> None:
     assert usable_summary(good, FEB) is None
     assert usable_summary({"format": 99, "month": "2026-01"}, Month(2026, 1)) is None
     assert usable_summary(["not", "a", "summary"], Month(2026, 1)) is None
+
+
+def test_what_became_of_each_notice_is_counted_by_kind_and_help_requests_are_not_emails() -> None:
+    """Issue 18: a notice's delivery state and answer (read from its record) count with its kind; a sent
+    notice.help_requested (bus only, no address) is no email and stays out of the figures."""
+    from overage.domain.instants import Month
+    from overage.domain.report import shard_facts
+
+    def notice(n: int, kind: str) -> dict[str, object]:
+        return {"record_type": "notice", "pk": "acc_1", "sk": f"NOTICE#n{n}", "kind": kind,
+                "created_at": "2026-02-03T00:00:00Z", "detail": "{}"}  # fmt: skip
+
+    states = {
+        ("acc_1", "NOTICE#n1"): {"delivery": "delivered", "answer": "clear"},
+        ("acc_1", "NOTICE#n2"): {"delivery": "complained"},
+        ("acc_1", "NOTICE#n3"): {"delivery": "failed"},
+        ("acc_1", "NOTICE#n4"): {"delivery": "sending"},
+        ("acc_1", "NOTICE#n5"): {"delivery": "sent"},
+    }
+    records = [notice(n, "invoice.issued") for n in range(1, 5)] + [notice(5, "notice.help_requested")]
+    facts = shard_facts(Month(2026, 2), "00", records, {}, states)
+    assert facts.notices == {"invoice.issued": 4, "notice.help_requested": 1}
+    assert facts.communication == {
+        "invoice.issued": {
+            "recorded": 4,
+            "emailed": 2,  # delivered, complained; failed and still sending were not
+            "delivered": 1,
+            "bounced": 0,
+            "complained": 1,
+            "suppressed": 0,
+            "failed": 1,
+            "not_yet_sent": 1,
+            "answered_clear": 1,
+            "asked_for_help": 0,
+        }
+    }

@@ -93,6 +93,8 @@ COMMUNICATION = (
     "asked_for_help",
 )
 EMAILED = frozenset({"sent", "delivered", "bounced", "complained"})
+# Notices for the CRM alone, never emailed (no address): outside the communication figures.
+NOT_EMAILS = frozenset({"notice.help_requested"})
 DELIVERY_COUNTED = {
     "delivered": "delivered",
     "bounced": "bounced",
@@ -583,10 +585,11 @@ def shard_facts(
                     overdue[overdue_kind] = overdue.get(overdue_kind, 0) + 1
                 if kind == INVOICE_NOTICE and detail.get("invoice_id"):
                     invoice_notices[str(detail["invoice_id"])] = detail
-                counts = communication.setdefault(kind, dict.fromkeys(COMMUNICATION, 0))
                 account_id = str(record.get("pk") or record.get("account_id") or "")
-                for figure in notice_communication(notice_states.get((account_id, str(record.get("sk") or "")))):
-                    counts[figure] += 1
+                if kind not in NOT_EMAILS:
+                    counts = communication.setdefault(kind, dict.fromkeys(COMMUNICATION, 0))
+                    for figure in notice_communication(notice_states.get((account_id, str(record.get("sk") or "")))):
+                        counts[figure] += 1
                 if kind in EXCESS_PROFILE_NOTICES and detail.get("episode_id") and record.get("created_at"):
                     notice_key = (kind, account_id, str(detail["episode_id"]))
                     at = _at(record["created_at"])
