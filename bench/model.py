@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from overage.domain.invoice import SERIES_SHARDS
 from overage.runtime.fanout import THREADS as DISPATCH_THREADS
 from overage_local.template import LocalTemplate
 
@@ -57,6 +58,8 @@ LATENCY = {
     "sqs.SendMessageBatch": 0.012,
 }
 DEFAULT_LATENCY = 0.010
+# The invoice series counter (services/invoicing.py): every invoice reads its series' counter and moves it in the
+# issuing transaction. The worst case puts every account in one currency: SERIES_SHARDS series share the run.
 FULL_VCPU_MB = 1769  # Lambda gives one full vCPU at 1,769 MB and a proportional share below it
 QUERY_PAGE_BYTES = 1024 * 1024
 
@@ -106,6 +109,31 @@ class Line:
 
 
 @dataclass
+class Contention:
+    """Conflicts on the series counters, modelled (not measured: moto serialises every request, so it cannot show
+    two transactions in flight at once). Invoices arrive at a series as a Poisson stream of rate ``rate`` (the run's
+    throughput over the series); an attempt loses when another invoice of its series commits inside its window, from
+    the counter read to its own commit: p = 1 − exp(−rate × window). A lost attempt is read and written again, so an
+    invoice takes 1 / (1 − p) attempts; the cancelled transactions are charged their write units (an upper bound)."""
+
+    series: int
+    rate: float  # invoices per second per series
+    window: float  # seconds from the counter read to the commit
+    p: float
+    attempts: float  # per invoice, expected
+
+    @property
+    def retries(self) -> float:
+        return self.attempts - 1
+
+
+def contention(throughput: float, window: float, series: int = SERIES_SHARDS) -> Contention:
+    rate = throughput / series
+    p = 1 - math.exp(-rate * window)
+    return Contention(series, rate, window, p, 1 / (1 - p))
+
+
+@dataclass
 class Model:
     inputs: list[list[Any]]
     writes: list[list[Any]]
@@ -118,6 +146,8 @@ class Model:
     workers: int
     memory_mb: int
     cost: list[Line]
+    counter: Contention | None = None
+    counter_wru: float = 0.0  # of the counter's moves, retries included, per account
 
     @property
     def minutes(self) -> float:
@@ -180,6 +210,13 @@ def build(calls: CallsResult) -> Model:
     wru += write("account update (transaction)", account, transactional=True, gsis=account_gsis, gsi_kind="key change")
     wru += write("invoice put (transaction)", invoice, transactional=True, gsis=ledger_gsis, gsi_kind="put")
     wru += write("notice put (transaction)", pending, transactional=True, gsis=ledger_gsis, gsi_kind="put")
+    counter_item = {"pk": {"S": "SERIES#GBP2026S0042"}, "sk": {"S": "COUNTER"}, "last_sequence": {"N": "1234"}}
+    counter_item["record_type"] = {"S": "invoice_series"}
+    counter_wru = write(
+        "invoice series counter moved (transaction)", counter_item, transactional=True, gsis=[], gsi_kind=""
+    )
+    wru += counter_wru
+    transaction_wru = wru  # the billing transaction's own units (what a cancelled attempt is charged, at most)
     notice_updates = round(per.of("dynamodb")["UpdateItem"] / units)
     for n in range(notice_updates):
         last = n == notice_updates - 1
@@ -211,10 +248,20 @@ def build(calls: CallsResult) -> Model:
     # The records of a batch run ``workers`` at a time: their waits on AWS overlap, their CPU does not (one CPU
     # share for the whole function), and no overlap of code with waiting is assumed: an upper bound.
     waves = math.ceil(SQS_BATCH / workers)
-    batch_seconds = code_per_batch + aws_per_batch / SQS_BATCH * waves
     batches = math.ceil(ACCOUNTS / SQS_BATCH)
+    # The counter's conflicts: a fixed point of the run's throughput (more conflicts, a slower run, fewer conflicts).
+    window = LATENCY["dynamodb.GetItem"] + code_per_batch / SQS_BATCH + LATENCY["dynamodb.TransactWriteItems"]
+    retry_seconds = LATENCY["dynamodb.GetItem"] + LATENCY["dynamodb.TransactWriteItems"]
+    counter = contention(0.0, window)
+    for _ in range(20):
+        batch_seconds = (
+            code_per_batch + (aws_per_batch + SQS_BATCH * counter.retries * retry_seconds) / SQS_BATCH * waves
+        )
+        counter = contention(ACCOUNTS / (batches * batch_seconds / CONCURRENCY), window)
     consumer_seconds = batches * batch_seconds / CONCURRENCY
     sequential_consumer_seconds = batches * (code_per_batch + aws_per_batch) / CONCURRENCY
+    wru += counter.retries * transaction_wru
+    rru_retries = counter.retries  # each retry reads the counter again (one strongly consistent read, under 4 KB)
     due_index = next(g for g in account_gsis if g.name == "DueIndex")
     keys_only = dynamo_size(projected(account, due_index) or account)  # bytes of one DueIndex entry
     pages = math.ceil(ACCOUNTS * keys_only / QUERY_PAGE_BYTES) + 16
@@ -235,7 +282,12 @@ def build(calls: CallsResult) -> Model:
     )
     cost = [
         Line("DynamoDB write request units", wru * ACCOUNTS, PRICE_WRU, f"{wru:g} WRU per account (table below)"),
-        Line("DynamoDB read request units", rru * ACCOUNTS + pages * 8, PRICE_RRU, f"{rru:g} RRU per account"),
+        Line(
+            "DynamoDB read request units",
+            (rru + rru_retries) * ACCOUNTS + pages * 8,
+            PRICE_RRU,
+            f"{rru + rru_retries:.3g} RRU per account",
+        ),
         Line(
             "Lambda GB-seconds (arm64)", gb_seconds, PRICE_LAMBDA_GB_S, f"{memory_mb} MB × {batch_seconds:.2f} s/batch"
         ),
@@ -287,6 +339,12 @@ def build(calls: CallsResult) -> Model:
         ],
         ["item sizes (measured)", ", ".join(f"{k} {dynamo_size(v)} B" for k, v in sorted(items.items())), ""],
         ["dispatcher", f"{pages} Query pages + {batches:,} SendMessageBatch", f"{DISPATCH_THREADS} in flight"],
+        [
+            "invoice series counters (modelled)",
+            f"{counter.series} series, {counter.rate:.2f} invoices/s each, window {counter.window * 1000:.0f} ms: "
+            f"{counter.p:.1%} of attempts conflict, {counter.attempts:.3f} attempts per invoice",
+            "all accounts in one currency (worst case); Poisson arrivals per series",
+        ],
         ["X-Ray sampling", f"{XRAY_RESERVOIR_PER_SECOND}/s + {XRAY_FIXED_RATE:.0%}", "the default sampling rule"],
     ]
     return Model(
@@ -301,6 +359,8 @@ def build(calls: CallsResult) -> Model:
         workers,
         memory_mb,
         cost,
+        counter,
+        counter_wru * counter.attempts,
     )
 
 
@@ -312,6 +372,19 @@ def report(model: Model) -> None:
         model.writes,
     )
     minutes = model.minutes
+    if model.counter is not None:
+        c = model.counter
+        table(
+            "Scale model: invoice series counters at 1M accounts (modelled: moto serialises requests)",
+            ["figure", "value"],
+            [
+                ["series (one currency, one year)", f"{c.series}"],
+                ["counter reads", f"{ACCOUNTS * c.attempts:,.0f} (GetItem, strongly consistent)"],
+                ["counter writes (in the billing transaction)", f"{ACCOUNTS:,} committed"],
+                ["transactions cancelled by a moved counter", f"{ACCOUNTS * c.retries:,.0f} ({c.p:.1%} of attempts)"],
+                ["counter WRU per account (retries included)", f"{model.counter_wru:.2f}"],
+            ],
+        )
     table(
         f"Scale model: {ACCOUNTS:,} account-months, concurrency {CONCURRENCY}",
         ["part", "time"],

@@ -49,7 +49,8 @@ def test_the_whole_path_on_exact_days(world: World, currency: str, net: str, vat
     given_account(world, currency)
 
     # When the CRM reports 205 profiles on the 1st
-    status, body = world.webhook(profiles_body(ACC, "2026-03-01T00:00:00Z", 205))
+    counted = profiles_body(ACC, "2026-03-01T00:00:00Z", 205)
+    status, body = world.webhook(counted)
     assert (status, body["outcome"], body["happened"], body["episode_state"]) == (
         202,
         "applied",
@@ -91,6 +92,13 @@ def test_the_whole_path_on_exact_days(world: World, currency: str, net: str, vat
     assert [(line["code"], line["quantity"], line["unit_price"], line["amount"]) for line in invoice["lines"]] == [
         ("excess_profiles", 5, fee, net)
     ]
+    # priced from the snapshot in force at the grace end: the CRM's event of 1 March
+    assert invoice["lines"][0]["evidence"] == {
+        "event_type": "profiles.counted",
+        "event_id": counted["id"],
+        "occurred_at": "2026-03-01T00:00:00.000000Z",
+        "count": 205,
+    }
     assert (invoice["net"], invoice["vat"], invoice["gross"], invoice["currency"]) == (net, vat, gross, currency)
     assert (invoice["issued_at"], invoice["due_on"], invoice["status"]) == (
         "2026-03-15T00:05:00Z",

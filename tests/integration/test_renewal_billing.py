@@ -230,3 +230,22 @@ def test_the_invoice_shows_the_buyer_as_at_issue(world: World) -> None:
     status, answer = world.webhook(bad)
     assert (status, [e["field"] for e in answer["errors"]]) == (422, ["data.vat_number"])
     assert world.account_item("acc_vat")["billing_name"] == "Serenity Trust"
+
+
+def test_a_count_based_line_names_the_snapshot_it_was_priced_from(world: World) -> None:
+    world.accepted(upsert_body("acc_ev", billing_cycle="monthly"))
+    priced = contacts_body("acc_ev", "2026-02-09T18:00:00Z", 130, archived=12)
+    world.accepted(priced)
+    world.accepted(contacts_body("acc_ev", "2026-02-10T06:00:00Z", 40))  # after the billing moment: not this one
+    world.renewal("2026-02-10T00:15:00Z")
+    (invoice,) = world.invoices("acc_ev")
+    subscription, overrun = invoice["lines"]
+    assert "evidence" not in subscription
+    assert (overrun["code"], overrun["amount"]) == ("contact_overrun", "10.00")
+    assert overrun["evidence"] == {
+        "event_type": "contacts.counted",
+        "event_id": priced["id"],
+        "occurred_at": "2026-02-09T18:00:00.000000Z",
+        "active": 130,
+        "archived": 12,
+    }

@@ -29,28 +29,28 @@ ISSUED = datetime(2026, 3, 10, tzinfo=UTC)
 
 # ---------------------------------------------------------------- the series (pure)
 def test_a_series_is_currency_year_and_shard_of_the_account() -> None:
-    shard = int.from_bytes(hashlib.sha256(b"acc_42").digest()[4:8], "big") % 256  # by hand, as the README says
-    assert series_for("acc_42", "GBP", ISSUED) == f"GBP2026S{shard:03d}"
-    assert series_for("acc_42", "GBP", datetime(2027, 1, 1, tzinfo=UTC)) == f"GBP2027S{shard:03d}"
-    assert series_for("acc_42", "USD", ISSUED) == f"USD2026S{shard:03d}"
-    assert number_in("GBP2026S007", 1) == "GBP2026S007-1"
-    assert number_in("GBP2026S007", 1200) == "GBP2026S007-1200"
+    shard = int.from_bytes(hashlib.sha256(b"acc_42").digest()[4:8], "big") % 1024  # by hand, as the README says
+    assert series_for("acc_42", "GBP", ISSUED) == f"GBP2026S{shard:04d}"
+    assert series_for("acc_42", "GBP", datetime(2027, 1, 1, tzinfo=UTC)) == f"GBP2027S{shard:04d}"
+    assert series_for("acc_42", "USD", ISSUED) == f"USD2026S{shard:04d}"
+    assert number_in("GBP2026S0007", 1) == "GBP2026S0007-1"
+    assert number_in("GBP2026S0007", 1200) == "GBP2026S0007-1200"
     with pytest.raises(ValueError, match="starts at 1"):
-        number_in("GBP2026S007", 0)
+        number_in("GBP2026S0007", 0)
 
 
 @given(st.text(min_size=1, max_size=40), st.sampled_from(["GBP", "USD", "EUR"]), st.integers(2000, 2999))
 def test_every_number_reads_back_as_its_series_and_sequence(account_id: str, currency: str, year: int) -> None:
     series = series_for(account_id, currency, datetime(year, 6, 1, tzinfo=UTC))
-    assert re.fullmatch(rf"{currency}{year}S\d{{3}}", series)
-    assert 0 <= int(series[-3:]) < SERIES_SHARDS
+    assert re.fullmatch(rf"{currency}{year}S\d{{4}}", series)
+    assert 0 <= int(series[-4:]) < SERIES_SHARDS == 1024
     number = number_in(series, 17)
     assert number.rsplit("-", 1) == [series, "17"]
 
 
 def test_accounts_spread_over_the_shards() -> None:
-    shards = {series_for(f"acc_{n}", "GBP", ISSUED) for n in range(5000)}
-    assert len(shards) == SERIES_SHARDS  # 5,000 accounts reach every one of the 256 series
+    shards = {series_for(f"acc_{n}", "GBP", ISSUED) for n in range(20_000)}
+    assert len(shards) == SERIES_SHARDS  # 20,000 accounts reach every one of the 1,024 series
 
 
 # ---------------------------------------------------------------- the seam (moto)
@@ -184,7 +184,7 @@ def test_a_write_without_an_invoice_reads_no_counter_and_commits_as_is(ledger: L
 
 def test_an_invoice_not_numbered_by_the_attempt_is_refused(ledger: LedgerStore) -> None:
     def unnumbered(numbering: Numbering) -> Issue:
-        return Issue(draft("acc_1", number="GBP2026S001-99"), [])
+        return Issue(draft("acc_1", number="GBP2026S0001-99"), [])
 
     with pytest.raises(ValueError, match="not numbered"):
         Invoicing(ledger).issue(unnumbered, "billing")
@@ -213,3 +213,15 @@ def test_a_counter_that_keeps_moving_gives_up_with_a_store_error(
     with pytest.raises(StoreError, match="kept moving"):
         Invoicing(ledger).issue(billing(account), "billing")
     assert calls == [3, 3, 3]  # the caller's entry, the invoice put, the counter's move
+
+
+def test_the_evidence_of_a_count_based_line_is_read_from_the_snapshot_version() -> None:
+    from overage.domain.money import Evidence
+
+    evidence = Evidence.of_version("contacts.counted", "2026-02-09T18:00:00.000000Z#evt:1#b", active=130, archived=12)
+    assert (evidence.event_id, evidence.occurred_at) == ("evt:1#b", "2026-02-09T18:00:00.000000Z")
+    assert evidence.describe() == (
+        "priced from contacts.counted evt:1#b of 2026-02-09T18:00:00.000000Z: 130 active, 12 archived contacts"
+    )
+    profiles = Evidence.of_version("profiles.counted", "2026-03-01T00:00:00.000000Z#evt_p", count=205)
+    assert profiles.describe() == "priced from profiles.counted evt_p of 2026-03-01T00:00:00.000000Z: 205 profiles"

@@ -34,7 +34,7 @@ from overage.domain.calendar import anniversary
 from overage.domain.catalog import Policy
 from overage.domain.instants import midnight_utc, to_key
 from overage.domain.invoice import Buyer, Invoice, build_invoice
-from overage.domain.money import InvoiceLine, Totals, round_money, with_vat
+from overage.domain.money import Evidence, InvoiceLine, Totals, round_money, with_vat
 from overage.errors import Conflict
 
 EpisodeState = Literal["in_grace", "resolved", "fee_invoiced", "reminded", "overdue", "paid", "waived"]
@@ -199,6 +199,7 @@ class FeeTerms:
     vat_rate: Decimal
     invoice_number: str | None = None  # the fee invoice's number, assigned by ``services.invoicing`` (None: a draft)
     buyer: Buyer | None = None  # the account's buyer details at issue (spec §3.8)
+    evidence: Evidence | None = None  # the snapshot in force at the grace end the fee is priced from
 
 
 # ------------------------------------------------------------------------------------------------ helpers
@@ -389,6 +390,8 @@ def fee_invoice(episode: Episode, *, fee_count: int, terms: FeeTerms, issued_at:
         excess,
         terms.fee_per_profile,
     )
+    if terms.evidence is not None and terms.evidence.count == fee_count:
+        line = line.model_copy(update={"evidence": terms.evidence})
     return build_invoice(
         account_id=terms.account_id,
         kind=FEE_INVOICE_KIND,

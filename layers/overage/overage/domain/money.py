@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, model_validator
 
@@ -53,6 +53,37 @@ Rate = Annotated[Decimal, BeforeValidator(_refuse_float), AfterValidator(_finite
 """An exact decimal that is not necessarily in cents (a unit price, a quantity); floats refused."""
 
 
+class Evidence(BaseModel):
+    """The CRM count a count-based line was priced from (spec §3.8): the snapshot's event id, its ``occurred_at``
+    and its counts (contacts: active and archived; profiles: the count). What settles a dispute over the line."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    event_type: Literal["contacts.counted", "profiles.counted"]
+    event_id: str
+    occurred_at: str  # UTC, as the snapshot's version key holds it (YYYY-MM-DDTHH:MM:SS.ffffffZ)
+    active: int | None = None
+    archived: int | None = None
+    count: int | None = None
+
+    @classmethod
+    def of_version(
+        cls, event_type: Literal["contacts.counted", "profiles.counted"], version: str, **counts: int
+    ) -> Evidence:
+        """From a snapshot's version key ``<occurred_at>#<event id>`` (``domain.account.version_key``)."""
+        occurred_at, _, event_id = version.partition("#")
+        return cls(event_type=event_type, event_id=event_id, occurred_at=occurred_at, **counts)
+
+    def describe(self) -> str:
+        """One line a reader can check against the CRM."""
+        counts = (
+            f"{self.active} active, {self.archived} archived contacts"
+            if self.event_type == "contacts.counted"
+            else f"{self.count} profiles"
+        )
+        return f"priced from {self.event_type} {self.event_id} of {self.occurred_at}: {counts}"
+
+
 class InvoiceLine(BaseModel):
     """One invoice line: ``amount`` = quantity x unit price, rounded half-up to the cent."""
 
@@ -63,6 +94,7 @@ class InvoiceLine(BaseModel):
     quantity: Annotated[int | Decimal, BeforeValidator(_refuse_float)]
     unit_price: Rate
     amount: Amount
+    evidence: Evidence | None = None  # a count-based line: the snapshot it was priced from
 
     @model_validator(mode="after")
     def _amount_is_quantity_times_unit_price(self) -> InvoiceLine:

@@ -11,7 +11,7 @@ from overage.domain.account import Account
 from overage.domain.calendar import anniversary
 from overage.domain.catalog import Catalog
 from overage.domain.invoice import Invoice, InvoiceKind, build_invoice, buyer_of
-from overage.domain.money import InvoiceLine
+from overage.domain.money import Evidence, InvoiceLine
 
 
 @dataclass(frozen=True)
@@ -92,13 +92,15 @@ def bill_renewal(
     issued_at: datetime,
     extra_lines: Sequence[InvoiceLine] = (),
     number: str | None = None,
+    contacts_evidence: Evidence | None = None,
 ) -> RenewalOutcome:
     """The invoice (or none) for one billing date.
 
     Monthly: the subscription plus, when the active contacts at 00:00 UTC of the billing date reach a higher tier,
     an overrun supplement = monthly price of the reached tier − monthly price of the paid tier.
     Annual: the yearly price on yearly anniversaries; on every monthly anniversary the supplement, if any.
-    ``extra_lines`` (e.g. an excess-profile line) join the same invoice; ``number`` is the invoice's number, which
+    ``extra_lines`` (e.g. an excess-profile line) join the same invoice; ``contacts_evidence`` is the snapshot
+    ``active_contacts`` comes from, named on the overrun line; ``number`` is the invoice's number, which
     ``services.invoicing`` assigns (None: a draft).
     """
     cur = account.currency
@@ -130,7 +132,7 @@ def bill_renewal(
                     f"({paid_price} {cur}/month)",
                     1,
                     supplement,
-                )
+                ).model_copy(update={"evidence": contacts_evidence})
             )
         if custom_quote:
             top = catalog.tier_codes[-1]

@@ -313,14 +313,16 @@ def billing_hook(settings: Settings, catalog: Catalog) -> BillingHook:
         moment = midnight_utc(billing_date)
         if episode is None or not bills_excess_at(episode, moment):
             return BillingContribution(account)
-        count = accounts.profiles_at(account.account_id, moment)
+        snapshot = accounts.profiles_snapshot_at(account.account_id, moment)
+        count = snapshot.count if snapshot else None
         limit = catalog.profile_limit(account.package, account.profile_packs)
         fee = catalog.excess_profile_fee(account.currency)
         line = excess_line(
             count=count, limit=limit, billing_date=billing_date, fee_per_profile=fee, currency=account.currency
         )
-        if line is None or count is None:
+        if line is None or count is None or snapshot is None:
             return BillingContribution(account)
+        line = line.model_copy(update={"evidence": snapshot.evidence})
         note = {
             "at": to_key(moment),
             "event": "billed_monthly",

@@ -69,9 +69,12 @@ class GraceExpiry:
             if episode is None or due is None or as_of < due:
                 return None
             count_at_grace_end = None
-            if episode.state == "in_grace":  # the count in force at the grace end, from the snapshot history
-                count_at_grace_end = self.accounts.profiles_at(account_id, episode.grace_ends_at)
             terms = fee_terms(current.account, self.catalog)
+            if episode.state == "in_grace":  # the count in force at the grace end, from the snapshot history
+                snapshot = self.accounts.profiles_snapshot_at(account_id, episode.grace_ends_at)
+                if snapshot is not None:
+                    count_at_grace_end = snapshot.count
+                    terms = replace(terms, evidence=snapshot.evidence)
 
             def step_with(number: str | None) -> Step | None:
                 return advance(

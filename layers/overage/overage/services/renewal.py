@@ -18,7 +18,7 @@ from overage.domain.account import Account, all_billing_shards, version_instant
 from overage.domain.calendar import next_billing_date
 from overage.domain.catalog import Catalog
 from overage.domain.instants import midnight_utc, parse_instant, to_key
-from overage.domain.money import InvoiceLine
+from overage.domain.money import Evidence, InvoiceLine
 from overage.domain.notice import Notice
 from overage.domain.renewal import RenewalOutcome, bill_renewal
 from overage.notices.outbox import NoticeOutbox
@@ -28,7 +28,7 @@ from overage.runtime.observability import correlate, count, logger
 from overage.runtime.sqs_batch import SqsRecord
 from overage.services.invoicing import Invoicing, Issue, Numbering
 from overage.services.settlement import credit_at_issue
-from overage.store.accounts import AccountsStore
+from overage.store.accounts import AccountsStore, ContactSnapshot
 from overage.store.ledger import LedgerStore
 from overage.store.settlement import SettlementStore
 
@@ -141,8 +141,8 @@ class RenewalBilling:
             )
         return outcomes
 
-    def _active_contacts_at(self, account: Account, moment: datetime) -> int | None:
-        """The active contacts of the snapshot in force at ``moment`` (the latest not after it).
+    def _contacts_at(self, account: Account, moment: datetime) -> ContactSnapshot | None:
+        """The contacts snapshot in force at ``moment`` (the latest not after it).
 
         The account item carries the newest snapshot of all (last-writer-wins by version key) and every snapshot in
         the history was applied to it first, so when the newest is not after ``moment`` it *is* the snapshot in force
@@ -150,15 +150,19 @@ class RenewalBilling:
         since the billing moment is the history queried (one Query); no count at all means no snapshot was recorded.
         """
         newest = version_instant(account.contacts_version)
-        if newest is None:
+        if newest is None or account.contacts_version is None or account.contacts_active is None:
             return None
         if newest <= to_key(moment):
-            return account.contacts_active
-        snapshot = self.accounts.contacts_at(account.account_id, moment)
-        return snapshot.active if snapshot else None
+            return ContactSnapshot(account.contacts_active, account.contacts_archived or 0, account.contacts_version)
+        return self.accounts.contacts_at(account.account_id, moment)
 
     def _bill_date(self, account: Account, billing_date: date, now: datetime) -> tuple[RenewalOutcome, Account] | None:
-        active_contacts = self._active_contacts_at(account, midnight_utc(billing_date))
+        snapshot = self._contacts_at(account, midnight_utc(billing_date))
+        active_contacts = snapshot.active if snapshot else None
+        evidence = None
+        if snapshot is not None:
+            counts = {"active": snapshot.active, "archived": snapshot.archived}
+            evidence = Evidence.of_version("contacts.counted", snapshot.version, **counts)
         extra: list[InvoiceLine] = []
         updates: dict[str, Any] = {}
         hook_items: list[dict[str, Any]] = []
@@ -190,6 +194,7 @@ class RenewalBilling:
                 issued_at=issued_at,
                 extra_lines=extra,
                 number=number,
+                contacts_evidence=evidence,
             )
 
         draft = price(None)  # an annual account's month without an overrun issues no invoice: no number to read

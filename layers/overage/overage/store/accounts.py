@@ -27,6 +27,7 @@ from overage.domain.account import Account, billing_shard, first_billed_date, ve
 from overage.domain.calendar import next_billing_date
 from overage.domain.email_feedback import is_suppressed
 from overage.domain.instants import to_key
+from overage.domain.money import Evidence
 from overage.errors import NotFound
 from overage.store.dynamo import from_item, is_condition_failure, old_item, serialize, store_error
 
@@ -77,7 +78,17 @@ def limit_entries(item: dict[str, Any]) -> list[LimitEntry]:
 class ContactSnapshot:
     active: int
     archived: int
-    version: str
+    version: str  # <occurred_at>#<event id>
+
+
+@dataclass(frozen=True)
+class ProfilesSnapshot:
+    count: int
+    version: str  # <occurred_at>#<event id>
+
+    @property
+    def evidence(self) -> Evidence:
+        return Evidence.of_version("profiles.counted", self.version, count=self.count)
 
 
 @dataclass(frozen=True)
@@ -144,6 +155,11 @@ class AccountsStore:
 
     def profiles_at(self, account_id: str, moment: datetime) -> int | None:
         """The profile count of the latest snapshot whose ``occurred_at`` is not after ``moment`` (one Query)."""
+        snapshot = self.profiles_snapshot_at(account_id, moment)
+        return snapshot.count if snapshot else None
+
+    def profiles_snapshot_at(self, account_id: str, moment: datetime) -> ProfilesSnapshot | None:
+        """The latest profiles snapshot whose ``occurred_at`` is not after ``moment``, with its version (one Query)."""
         try:
             response = self.client.query(
                 TableName=self.table,
@@ -160,7 +176,10 @@ class AccountsStore:
         except ClientError as error:
             raise store_error(error, "reading a profiles snapshot") from error
         items = response.get("Items", [])
-        return int(from_item(items[0])["count"]) if items else None
+        if not items:
+            return None
+        snap = from_item(items[0])
+        return ProfilesSnapshot(count=int(snap["count"]), version=str(snap["version"]))
 
     # ------------------------------------------------------------------ writes
     def upsert(self, event: AccountUpserted) -> Outcome:
