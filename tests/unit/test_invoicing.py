@@ -221,7 +221,7 @@ def test_the_evidence_of_a_count_based_line_is_read_from_the_snapshot_version() 
     evidence = Evidence.of_version("contacts.counted", "2026-02-09T18:00:00.000000Z#evt:1#b", active=130, archived=12)
     assert (evidence.event_id, evidence.occurred_at) == ("evt:1#b", "2026-02-09T18:00:00.000000Z")
     assert evidence.describe() == (
-        "priced from contacts.counted evt:1#b of 2026-02-09T18:00:00.000000Z: 130 active, 12 archived contacts"
+        "priced from contacts.counted evt:1#b of 2026-02-09T18:00:00Z: 130 active, 12 archived contacts"
     )
     profiles = Evidence.of_version("profiles.counted", "2026-03-01T00:00:00.000000Z#evt_p", count=205)
-    assert profiles.describe() == "priced from profiles.counted evt_p of 2026-03-01T00:00:00.000000Z: 205 profiles"
+    assert profiles.describe() == "priced from profiles.counted evt_p of 2026-03-01T00:00:00Z: 205 profiles"

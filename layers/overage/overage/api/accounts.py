@@ -73,6 +73,33 @@ def get_invoices(account_id: str):
     return json_response(200, readers.invoices(stores.ledger_store(settings), account_id))
 
 
+@router.get(
+    "/accounts/<account_id>/invoices/<invoice_id>",
+    summary="One invoice or credit note, with what was paid, credited and is due",
+    tags=["accounts"],
+)
+def get_invoice(account_id: str, invoice_id: str):
+    from overage.services import accounts as readers
+
+    settings = WebhookSettings.current()
+    return json_response(200, readers.invoice(stores.ledger_store(settings), known_id(account_id), invoice_id))
+
+
+@router.get(
+    "/accounts/<account_id>/invoices/<invoice_id>/document",
+    summary="One invoice or credit note as a printable HTML page (spec §3.8)",
+    tags=["accounts"],
+)
+def get_invoice_document(account_id: str, invoice_id: str):
+    from overage.api.feedback import html_response
+    from overage.render.invoice_html import document
+    from overage.services import accounts as readers
+
+    settings = WebhookSettings.current()
+    found, settlement = readers.invoice_document(stores.ledger_store(settings), known_id(account_id), invoice_id)
+    return html_response(200, document(found, settlement, settings.seller))
+
+
 @router.get("/accounts/<account_id>/notices", summary="Every notice sent to the account", tags=["accounts"])
 def get_notices(account_id: str):
     from overage.services import accounts as readers

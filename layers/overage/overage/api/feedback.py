@@ -48,3 +48,29 @@ def get_feedback(token: str):
     if answered.outcome == ALREADY_RECORDED:
         return html_response(200, feedback_page.already_recorded(answered.answer))
     return html_response(404, feedback_page.not_found())
+
+
+@router.get(
+    "/invoices/<token>",
+    summary="An invoice's printable document, linked from its email (public: the signed token is the credential)",
+    tags=["invoices"],
+)
+def get_public_invoice(token: str):
+    from overage.domain import document_links
+    from overage.errors import NotFound
+    from overage.render import feedback_page
+    from overage.render.invoice_html import document
+    from overage.runtime.feedback_links import feedback_secret
+    from overage.services import accounts as readers
+    from overage.services import deps as stores
+
+    settings = WebhookSettings.current()
+    found = document_links.verify(feedback_secret(settings.feedback_secret_parameter), token)
+    if found is None:
+        return html_response(404, feedback_page.not_found())
+    ledger = stores.ledger_store(settings)
+    try:
+        invoice, settlement = readers.invoice_document(ledger, found.account_id, found.invoice_id)
+    except NotFound:
+        return html_response(404, feedback_page.not_found())
+    return html_response(200, document(invoice, settlement, settings.seller))

@@ -27,10 +27,12 @@ MAX_TOKEN_CHARS = 1024  # a notice id is at most a few hundred characters; anyth
 
 @dataclass(frozen=True)
 class FeedbackLinks:
-    """The two links a notice email ends with."""
+    """The two links a notice email ends with, and, for a notice about an invoice, the link to its document
+    (``domain.document_links``, spec §3.8)."""
 
     clear_url: str
     help_url: str
+    document_url: str | None = None
 
 
 @dataclass(frozen=True)

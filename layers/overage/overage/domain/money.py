@@ -81,7 +81,8 @@ class Evidence(BaseModel):
             if self.event_type == "contacts.counted"
             else f"{self.count} profiles"
         )
-        return f"priced from {self.event_type} {self.event_id} of {self.occurred_at}: {counts}"
+        at = self.occurred_at.replace(".000000Z", "Z")
+        return f"priced from {self.event_type} {self.event_id} of {at}: {counts}"
 
 
 class InvoiceLine(BaseModel):

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict
 from overage.domain.feedback import FeedbackLinks
 
 FEEDBACK_QUESTION = "Was this notice clear?"
+DOCUMENT_LABEL = "View or print the invoice"
 CLEAR_LABEL = "This was clear"
 HELP_LABEL = "I need help"
 
@@ -56,6 +57,8 @@ class Notice(BaseModel):
             text_parts.append("\n".join(f"  {label.ljust(width)}  {value}" for label, value in self.breakdown))
         if self.actions:
             text_parts.append("What you can do:\n" + "\n".join(f"  - {action}" for action in self.actions))
+        if feedback is not None and feedback.document_url:
+            text_parts.append(f"{DOCUMENT_LABEL}: {feedback.document_url}")
         text_parts.append(f"Reference: {self.account_id} / {self.cause}")
         if feedback is not None:
             text_parts.append(
@@ -78,6 +81,8 @@ class Notice(BaseModel):
             html_parts.append(
                 "<p>What you can do:</p><ul>" + "".join(f"<li>{escape(a)}</li>" for a in self.actions) + "</ul>"
             )
+        if feedback is not None and feedback.document_url:
+            html_parts.append(f'<p><a href="{escape(feedback.document_url)}">{escape(DOCUMENT_LABEL)}</a></p>')
         html_parts.append(f'<p style="color:#666">Reference: {escape(self.account_id)} / {escape(self.cause)}</p>')
         if feedback is not None:
             html_parts.append(_feedback_footer(feedback))

@@ -5,9 +5,9 @@ calls it for each email it sends; the notice renders the links it is given (``do
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from overage.domain import feedback
+from overage.domain import document_links, feedback
 from overage.domain.feedback import FeedbackLinks
 from overage.domain.notice import Notice
 
@@ -32,9 +32,19 @@ class SignedLinks:
     base_url_parameter: str
 
     def __call__(self, notice: Notice) -> FeedbackLinks:
-        return feedback.links(
-            feedback_base_url(self.base_url_parameter),
-            feedback_secret(self.secret_parameter),
-            notice.account_id,
-            notice.notice_id,
-        )
+        base_url, secret = feedback_base_url(self.base_url_parameter), feedback_secret(self.secret_parameter)
+        links = feedback.links(base_url, secret, notice.account_id, notice.notice_id)
+        invoice_id = invoice_of(notice)
+        if invoice_id is None:
+            return links
+        return replace(links, document_url=document_links.link(base_url, secret, notice.account_id, invoice_id))
+
+
+def invoice_of(notice: Notice) -> str | None:
+    """The invoice or credit note a notice is about (its detail names it), whose document its email links to."""
+    detail = notice.detail or {}
+    document = detail.get("document")
+    if isinstance(document, dict) and isinstance(document.get("invoice_id"), str):
+        return str(document["invoice_id"])
+    invoice_id = detail.get("invoice_id")
+    return invoice_id if isinstance(invoice_id, str) and invoice_id else None

@@ -7,14 +7,37 @@ from typing import Any
 from overage.domain.account import Account
 from overage.domain.catalog import Catalog
 from overage.domain.instants import midnight_utc
+from overage.domain.invoice import Invoice
 from overage.domain.renewal import bill_renewal
-from overage.store.ledger import LedgerStore
+from overage.errors import NotFound
+from overage.render.invoice_html import Settlement
+from overage.store.ledger import LedgerStore, invoice_from_record
+
+MAX_INVOICE_ID = 400  # ids are inv_<account (64)>_<kind>_<period key>: a longer one is no invoice of ours
 
 
 def invoices(ledger: LedgerStore, account_id: str) -> dict[str, Any]:
     return {
         "account_id": account_id,
         "invoices": [invoice.model_dump(mode="json") for invoice in ledger.invoices(account_id)],
+    }
+
+
+def invoice_document(ledger: LedgerStore, account_id: str, invoice_id: str) -> tuple[Invoice, Settlement]:
+    """One invoice of the account and what has been paid and credited on it; ``NotFound`` when it has no such one."""
+    record = ledger.get_invoice_record(account_id, invoice_id) if len(invoice_id) <= MAX_INVOICE_ID else None
+    if record is None:
+        raise NotFound(f"account {account_id} has no invoice {invoice_id[:200]}")
+    return invoice_from_record(record), Settlement.of_record(record)
+
+
+def invoice(ledger: LedgerStore, account_id: str, invoice_id: str) -> dict[str, Any]:
+    """``GET /accounts/{id}/invoices/{invoice_id}``: the invoice as issued, with paid, credit applied and due."""
+    found, settlement = invoice_document(ledger, account_id, invoice_id)
+    return found.model_dump(mode="json") | {
+        "paid": str(settlement.paid),
+        "credit_applied": str(settlement.credit_applied),
+        "amount_due": str(settlement.due(found)),
     }
 
 

@@ -113,6 +113,11 @@ class LedgerStore:
         }
 
     def get_invoice(self, account_id: str, invoice_id: str) -> Invoice | None:
+        record = self.get_invoice_record(account_id, invoice_id)
+        return invoice_from_record(record) if record else None
+
+    def get_invoice_record(self, account_id: str, invoice_id: str) -> dict[str, Any] | None:
+        """The invoice's record as stored: the invoice and what happened to it since (paid_amount, paid_at...)."""
         try:
             response = self.client.get_item(
                 TableName=self.table,
@@ -122,7 +127,7 @@ class LedgerStore:
         except ClientError as error:
             raise store_error(error, "reading an invoice") from error
         item = response.get("Item")
-        return invoice_from_record(from_item(item)) if item else None
+        return from_item(item) if item else None
 
     def _records(self, account_id: str, prefix: str) -> list[dict[str, Any]]:
         try:
