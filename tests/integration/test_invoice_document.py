@@ -99,10 +99,14 @@ const wide = [...document.querySelectorAll("body *")].filter((el) => {
   const box = el.getBoundingClientRect();
   return box.width > 0 && (box.right > viewport + 0.5 || box.left < -0.5);
 }).map((el) => el.tagName + "." + el.className + ": " + el.textContent.slice(0, 40));
-const amounts = [...document.querySelectorAll("span.num")].filter((el) => el.getClientRects().length > 1).length;
+const lines = (el) => { const range = document.createRange(); range.selectNodeContents(el);
+  return new Set([...range.getClientRects()].map((r) => Math.round(r.top))).size; };
+const amounts = [...document.querySelectorAll("span.num, td[style*=nowrap]")].filter((el) => lines(el) > 1).length;
+const figures = document.querySelectorAll("span.num, td[style*=nowrap]").length;
 const result = document.createElement("pre");
 result.id = "layout";
-result.textContent = JSON.stringify({viewport, pageWidth: document.documentElement.scrollWidth, wide, amounts});
+result.textContent = JSON.stringify({viewport, pageWidth: document.documentElement.scrollWidth, wide, amounts,
+  figures});
 (window.parent === window ? document : window.parent.document).body.appendChild(result);
 </script>"""
 
@@ -159,7 +163,21 @@ def test_nothing_overflows_on_a_phone_or_an_a4_page(issued: tuple[World, str], t
     assert boxes["viewport"] == width
     assert boxes["pageWidth"] <= width, boxes
     assert boxes["wide"] == []
-    assert boxes["amounts"] == 0  # no amount wraps onto a second line
+    assert boxes["figures"] > 10 and boxes["amounts"] == 0  # no amount wraps onto a second line
+
+
+@needs_chromium
+def test_the_invoice_email_reads_at_375_px_its_amounts_on_one_line(issued: tuple[World, str], tmp_path: Path) -> None:
+    world, number = issued
+    email = next(m for m in world.emails() if number in m.subject).body
+    assert "Overage Example Ltd" in email.split("<h1", 1)[0]  # the header names the seller
+    measured = email.replace("</body>", MEASURE + "</body>", 1)
+    host = '<!doctype html><body style="margin:0"><iframe style="width:375px;height:2000px;border:0" srcdoc="'
+    (tmp_path / "measured.html").write_text(host + escape(measured, quote=True) + '"></iframe></body>', "utf-8")
+    boxes = layout(chromium(tmp_path / "measured.html", tmp_path / "profile", "--dump-dom", width=1280))
+    assert (boxes["viewport"], boxes["wide"]) == (375, [])
+    assert boxes["pageWidth"] <= 375
+    assert boxes["figures"] == 6 and boxes["amounts"] == 0  # two lines, net, VAT, total, due date
 
 
 @needs_chromium
@@ -187,3 +205,21 @@ def test_the_printed_pdf_has_the_number_totals_and_vat(issued: tuple[World, str]
         "GB123456789",
     ):
         assert expected in text, (expected, text[:2000])
+
+
+def test_the_demo_writes_the_document_of_its_gbp_buyers_last_invoice(issued: tuple[World, str], tmp_path: Path) -> None:
+    from overage_local import demo
+
+    world, number = issued
+
+    class Demo:  # what the demo's world answers, from this world's webhook function
+        def get(self, path: str) -> tuple[int, Any]:
+            return world.get(path.replace(demo.DOCUMENT_ACCOUNT, ACCOUNT))
+
+        def page(self, path: str) -> tuple[int, str]:
+            status, body, _ = get(world, path.replace(demo.DOCUMENT_ACCOUNT, ACCOUNT))
+            return status, body
+
+    demo._save_invoice_document(Demo(), tmp_path)  # type: ignore[arg-type]
+    written = tmp_path / "invoices" / f"{number}.html"
+    assert written.read_text("utf-8") == get(world, f"/accounts/{ACCOUNT}/invoices/{INVOICE_ID}/document")[1]

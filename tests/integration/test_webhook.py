@@ -192,10 +192,16 @@ def test_openapi_document_lists_only_the_answers_the_read_endpoints_give(world: 
         "/accounts/{account_id}": {"200", "404"},
         "/accounts/{account_id}/adjustments": {"200", "404"},
         "/accounts/{account_id}/invoices": {"200", "404"},
+        "/accounts/{account_id}/invoices/{invoice_id}": {"200", "404"},
+        "/accounts/{account_id}/invoices/{invoice_id}/document": {"200", "404"},
         "/accounts/{account_id}/notices": {"200", "404"},
         "/accounts/{account_id}/preview": {"200", "404"},
         "/accounts/{account_id}/changes": {"200", "404"},
     }
+    document_page = document["paths"]["/accounts/{account_id}/invoices/{invoice_id}/document"]["get"]
+    assert set(document_page["responses"]["200"]["content"]) == {"text/html"}
+    public = document["paths"]["/invoices/{token}"]["get"]
+    assert (public["security"], set(public["responses"])) == ([], {"200", "404"})
     # the resolver's own validation error shape is never sent, so no answer refers to it
     assert "HTTPValidationError" not in json.dumps(document["paths"])
 

@@ -157,3 +157,30 @@ def test_an_altered_token_is_refused(account_id: str, at: int, shift: int) -> No
     altered = token[:position] + chr((ord(token[position]) + shift) % 128) + token[position + 1 :]
     assert document_links.verify("key", altered) is None
     assert document_links.verify("key", token) == document_links.DocumentToken(account_id, "inv_1")
+
+
+def test_a_notice_email_has_the_seller_and_its_figures_in_plain_text_too() -> None:
+    from overage.domain.notice import render
+
+    notice = render(
+        kind="invoice.issued",
+        account_id="acc_42",
+        cause="inv_1",
+        to="billing@serenity.example",
+        subject="Your invoice GBP2026S0042-7: 40.80 GBP",
+        paragraphs=["Invoice GBP2026S0042-7 has been issued."],
+        breakdown=[("Net", "34.00 GBP"), ("VAT (20 %)", "6.80 GBP"), ("Total", "40.80 GBP")],
+        actions=["Pay by 2026-02-24."],
+        detail={"invoice_id": "inv_1"},
+        created_at="2026-02-10T00:00:00+00:00",
+    )
+    links = feedback.FeedbackLinks("https://x/feedback/a", "https://x/feedback/b", "https://x/invoices/t")
+    text = notice.email_text(links, SELLER)
+    assert text.startswith("Overage Example Ltd (VAT number GB999)\n\nInvoice GBP2026S0042-7 has been issued.")
+    assert "  Total       40.80 GBP" in text and "View or print the invoice: https://x/invoices/t" in text
+    html = notice.email_html(links, SELLER)
+    assert html.index("Overage Example Ltd") < html.index("<h1")
+    assert 'white-space:nowrap;font-variant-numeric:tabular-nums">40.80 GBP</td>' in html
+    assert 'href="https://x/invoices/t"' in html
+    long = notice.model_copy(update={"breakdown": (("Notice", "ntc_" + "x" * 80),)})
+    assert "nowrap" not in long.email_html()  # a long reference may wrap; figures never do

@@ -63,15 +63,22 @@ TEXT = (
     "\n"
     f"Reference: acc_000042 / {CAUSE}\n"
 )
-TH = '<tr><th style="text-align:left;padding:2px 12px 2px 0">'
-TD = '</th><td style="text-align:right">'
+CELL = "padding:6px 0;border-bottom:1px solid #dadce0;vertical-align:top"
+TH = f'<tr><th scope="row" style="{CELL};text-align:left;font-weight:normal;padding-right:12px">'
+TD = f'</th><td style="{CELL};text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums">'
+P = '<p style="margin:0 0 10px">'
 HTML = (
-    '<!doctype html><html><body style="font-family:sans-serif">'
-    '<h1 style="font-size:18px">Your invoice USD2026S0042-7: 34.00 USD</h1>'
-    "<p>Invoice USD2026S0042-7 for 2026-02-12 to 2026-03-12 has been issued: 34.00 USD.</p>"
-    "<p>On 2026-02-12 you had 130 active contacts, which is tier t150; your subscription pays for tier t50. The "
+    '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+    '<meta name="viewport" content="width=device-width,initial-scale=1">'
+    "<title>Your invoice USD2026S0042-7: 34.00 USD</title></head>"
+    '<body style="margin:0;padding:0;background:#f4f5f7"><div style="max-width:600px;margin:0 auto;padding:16px;'
+    "background:#ffffff;color:#1b1b1b;font:15px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,Arial,sans-serif;"
+    'overflow-wrap:anywhere">'
+    '<h1 style="font-size:20px;line-height:1.3;margin:0 0 12px">Your invoice USD2026S0042-7: 34.00 USD</h1>'
+    f"{P}Invoice USD2026S0042-7 for 2026-02-12 to 2026-03-12 has been issued: 34.00 USD.</p>"
+    f"{P}On 2026-02-12 you had 130 active contacts, which is tier t150; your subscription pays for tier t50. The "
     "difference (10.00 USD) is added for this month.</p>"
-    "<table>"
+    '<table role="presentation" style="width:100%;border-collapse:collapse;margin:12px 0">'
     f"{TH}standard package, contact tier t50 (month){TD}24.00 USD</td></tr>"
     f"{TH}{OVERRUN}{TD}10.00 USD</td></tr>"
     f"{TH}Net{TD}34.00 USD</td></tr>"
@@ -79,12 +86,12 @@ HTML = (
     f"{TH}Total{TD}34.00 USD</td></tr>"
     f"{TH}Due by{TD}2026-02-26</td></tr>"
     "</table>"
-    "<p>What you can do:</p><ul>"
-    "<li>Archive contacts you no longer need: archived contacts are never counted.</li>"
-    "<li>Move to tier t150 if you keep growing, to avoid a supplement every month.</li>"
+    '<h2 style="font-size:15px;margin:16px 0 6px">What you can do</h2><ul style="margin:0 0 12px;padding-left:20px">'
+    '<li style="margin:0 0 4px">Archive contacts you no longer need: archived contacts are never counted.</li>'
+    '<li style="margin:0 0 4px">Move to tier t150 if you keep growing, to avoid a supplement every month.</li>'
     "</ul>"
-    f'<p style="color:#666">Reference: acc_000042 / {CAUSE}</p>'
-    "</body></html>"
+    f'<p style="color:#5f6368;font-size:13px;margin:0 0 10px">Reference: acc_000042 / {CAUSE}</p>'
+    "</div></body></html>"
 )
 DETAIL = (
     '{"billing_date":"2026-02-12","currency":"USD","custom_quote":false,"gross":"34.00",'

@@ -110,6 +110,11 @@ class DemoWorld:
     def get(self, path: str) -> tuple[int, Any]:
         return self.request("GET", path)
 
+    def page(self, path: str) -> tuple[int, str]:
+        """A route that answers HTML (an invoice's document)."""
+        response = handle_request(self.template, HttpRequest("GET", path, [], b""), None)
+        return response.status, response.body.decode()
+
     def deliver(self, event: dict[str, Any]) -> int:
         raw = json.dumps(event).encode()
         signature = sign_header(self.secret, raw, int(time.time()))
@@ -186,7 +191,26 @@ def run_demo(root: Path, out_dir: Path) -> int:
                 print(f"  {status} {event['type']} {event['id']}: {payload}")
             return 1
         _save_report(template, out_dir)
+        _save_invoice_document(world, out_dir)
     return 0
+
+
+DOCUMENT_ACCOUNT = "demo_renewals_gbp_monthly"  # a GBP buyer with a VAT number: a full VAT invoice
+
+
+def _save_invoice_document(world: DemoWorld, out_dir: Path) -> None:
+    """One invoice's printable document (GET /accounts/{id}/invoices/{invoice_id}/document), next to the report."""
+    status, listed = world.get(f"/accounts/{DOCUMENT_ACCOUNT}/invoices")
+    if status != 200 or not listed["invoices"]:
+        return
+    invoice = listed["invoices"][-1]
+    status, page = world.page(f"/accounts/{DOCUMENT_ACCOUNT}/invoices/{invoice['invoice_id']}/document")
+    if status != 200:
+        raise RuntimeError(f"the document of {invoice['invoice_id']} answered {status}")
+    target = out_dir / "invoices" / f"{invoice['number']}.html"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(page, "utf-8")
+    print(f"\nInvoice {invoice['number']} ({DOCUMENT_ACCOUNT}) as its customer prints it: {target.resolve().as_uri()}")
 
 
 def _save_report(template: LocalTemplate, out_dir: Path) -> None:

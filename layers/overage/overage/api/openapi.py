@@ -58,10 +58,19 @@ def document(app: ApiGatewayResolver) -> dict[str, Any]:
             "content": page,
         },
     }
+    public = document["paths"]["/invoices/{token}"]["get"]
+    public["security"] = []  # public: the token is the credential
+    public["responses"] = {
+        "200": {"description": "the invoice's printable document (spec §3.8)", "content": page},
+        "404": {"description": "forged, truncated or altered token, or an unknown invoice", "content": page},
+    }
     for path, operations in document["paths"].items():  # the read endpoints answer 404 for an unknown account
         if path.startswith("/accounts/"):
             for read in operations.values():
-                read.setdefault("responses", {})["404"] = {"description": "unknown account"}
+                unknown = "unknown account or invoice" if "{invoice_id}" in path else "unknown account"
+                read.setdefault("responses", {})["404"] = {"description": unknown}
+                if path.endswith("/document"):
+                    read["responses"]["200"] = {"description": "the printable document (spec §3.8)", "content": page}
                 if "{month}" in path:
                     read["responses"]["422"] = {"description": "the month is not YYYY-MM; the field is named"}
     return document

@@ -54,6 +54,7 @@ from botocore.exceptions import ClientError
 from overage.domain.email_feedback import is_suppressed
 from overage.domain.feedback import FeedbackLinks
 from overage.domain.instants import parse_instant, to_key
+from overage.domain.invoice import Seller
 from overage.domain.notice import Notice
 from overage.runtime.observability import count, logger
 from overage.store.dynamo import error_code, from_item, is_condition_failure, query_all, store_error, to_item
@@ -85,11 +86,13 @@ class NoticeOutbox:
         accounts_table: str = "",
         configuration_set: str = "",
         feedback_links: Callable[[Notice], FeedbackLinks] | None = None,
+        seller: Seller | None = None,
     ) -> None:
         self.table = ledger_table
         self.accounts_table = accounts_table  # empty: no suppression check (a store test without accounts)
         self.configuration_set = configuration_set
         self.feedback_links = feedback_links  # the signed links every email ends with (None: a store test's outbox)
+        self.seller = seller  # the header of every email (None: a store test's outbox)
         self.dynamodb = dynamodb
         self.ses = ses
         self.events = events
@@ -293,8 +296,8 @@ class NoticeOutbox:
                 "Simple": {
                     "Subject": {"Data": notice.subject, "Charset": "UTF-8"},
                     "Body": {
-                        "Text": {"Data": notice.email_text(links), "Charset": "UTF-8"},
-                        "Html": {"Data": notice.email_html(links), "Charset": "UTF-8"},
+                        "Text": {"Data": notice.email_text(links, self.seller), "Charset": "UTF-8"},
+                        "Html": {"Data": notice.email_html(links, self.seller), "Charset": "UTF-8"},
                     },
                 }
             },

@@ -51,6 +51,7 @@ def notice_outbox(settings: Settings) -> NoticeOutbox:
         accounts_table=settings.accounts_table,
         configuration_set=settings.ses_configuration_set,
         feedback_links=SignedLinks(settings.feedback_secret_parameter, settings.feedback_base_url_parameter),
+        seller=settings.seller,
     )
 
 
