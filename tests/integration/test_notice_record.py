@@ -57,18 +57,47 @@ def feedback_url(account_id: str, notice_id: str, answer: str) -> str:
     return FEEDBACK_BASE + base64.urlsafe_b64encode(mac + text).rstrip(b"=").decode()
 
 
+def document_url(account_id: str, invoice_id: str) -> str:
+    """The invoice's public document link as README documents it: the feedback key, its own purpose."""
+    text = f"invoice-document\n{account_id}\n{invoice_id}".encode()
+    mac = hmac.new(FEEDBACK_KEY, text, hashlib.sha256).digest()
+    base = FEEDBACK_BASE.removesuffix("feedback/") + "invoices/"
+    return base + base64.urlsafe_b64encode(mac + text).rstrip(b"=").decode()
+
+
+# The template's seller defaults (SellerLegalName, SellerVatNumber): every email opens with them.
+SELLER_TEXT = "Overage Example Ltd (VAT number GB000000000)\n\n"
+SELLER_HTML = (
+    '<div style="border-bottom:2px solid #1b1b1b;padding-bottom:8px;margin-bottom:12px"><strong>Overage Example Ltd'
+    '</strong><br><span style="color:#5f6368;font-size:13px;margin:0 0 10px">VAT number GB000000000</span></div>'
+)
+REFERENCE_HTML = '<p style="color:#5f6368;font-size:13px;margin:0 0 10px">Reference:'
+
+
 def with_links(notice: dict[str, Any]) -> tuple[str, str]:
-    """The listed notice's text and HTML as emailed: the same, then the feedback footer."""
+    """The listed notice's text and HTML as emailed: the seller's header first, the invoice's document link before
+    the reference, then the feedback footer."""
     clear = feedback_url(notice["account_id"], notice["notice_id"], "clear")
     help_ = feedback_url(notice["account_id"], notice["notice_id"], "help")
-    text = notice["text"] + f"\nWas this notice clear?\n  This was clear: {clear}\n  I need help: {help_}\n"
+    document = document_url(notice["account_id"], notice["detail"]["invoice_id"])
+    reference = f"Reference: {notice['account_id']} / {notice['detail']['invoice_id']}\n"
+    assert notice["text"].endswith(reference)
+    text = SELLER_TEXT + notice["text"].removesuffix(reference)
+    text += f"View or print the invoice: {document}\n\n{reference}"
+    text += f"\nWas this notice clear?\n  This was clear: {clear}\n  I need help: {help_}\n"
     link = 'style="display:inline-block;margin:4px 8px 4px 0;padding:6px 12px;border:1px solid #999;color:#0645ad"'
     footer = (
         '<p style="margin-top:24px;border-top:1px solid #ddd;padding-top:12px">Was this notice clear?<br>'
         f'<a {link} href="{clear}">This was clear</a><a {link} href="{help_}">I need help</a></p>'
     )
-    assert notice["html"].endswith("</body></html>")
-    return text, notice["html"].removesuffix("</body></html>") + footer + "</body></html>"
+    button = (
+        '<p style="margin:0 0 10px"><a style="display:inline-block;padding:8px 14px;background:#1b1b1b;'
+        f'color:#ffffff;text-decoration:none;border-radius:4px" href="{document}">View or print the invoice</a></p>'
+    )
+    html = notice["html"]
+    assert html.endswith("</div></body></html>") and html.count(REFERENCE_HTML) == 1
+    html = html.replace("<h1", SELLER_HTML + "<h1", 1).replace(REFERENCE_HTML, button + REFERENCE_HTML)
+    return text, html.removesuffix("</div></body></html>") + footer + "</div></body></html>"
 
 
 def email_of(notice: dict[str, Any]) -> dict[str, Any]:

@@ -209,12 +209,15 @@ def test_tables_queues_and_the_report_bucket_are_encrypted_at_rest() -> None:
 def test_the_api_is_throttled_and_only_the_webhook_its_contract_and_the_feedback_links_skip_iam() -> None:
     api = TEMPLATE.properties("CrmApi")
     assert api["Auth"]["DefaultAuthorizer"] == "AWS_IAM"
-    throttle, public = api["MethodSettings"]
+    throttle, public, documents = api["MethodSettings"]
     assert (throttle["ResourcePath"], throttle["HttpMethod"]) == ("/*", "*")
     assert 0 < throttle["ThrottlingRateLimit"] <= throttle["ThrottlingBurstLimit"]
-    # the public feedback route (issue 18) has its own, smaller budget: API Gateway's path with "/" as "~1"
+    # the public feedback route (issue 18) and the emailed invoice documents (issue 17) have their own, smaller
+    # budgets: API Gateway's path with "/" as "~1"
     assert (public["ResourcePath"], public["HttpMethod"]) == ("/~1feedback~1{token}", "GET")
-    assert 0 < public["ThrottlingRateLimit"] <= public["ThrottlingBurstLimit"] < throttle["ThrottlingBurstLimit"]
+    assert (documents["ResourcePath"], documents["HttpMethod"]) == ("/~1invoices~1{token}", "GET")
+    for budget in (public, documents):
+        assert 0 < budget["ThrottlingRateLimit"] <= budget["ThrottlingBurstLimit"] < throttle["ThrottlingBurstLimit"]
     open_routes = set()
     for function in FUNCTIONS:
         for event in TEMPLATE.function_events(function, "Api", "HttpApi").values():
@@ -222,9 +225,14 @@ def test_the_api_is_throttled_and_only_the_webhook_its_contract_and_the_feedback
             assert ref(properties.get("RestApiId")) == "CrmApi", "every route is on the throttled API"
             if (properties.get("Auth") or {}).get("Authorizer") == "NONE":
                 open_routes.add((properties["Method"].upper(), properties["Path"]))
-    # the webhook authenticates itself (HMAC signature), a feedback link by its signed token; the OpenAPI document is
-    # public by design
-    assert open_routes == {("POST", "/webhooks/crm"), ("GET", "/openapi.json"), ("GET", "/feedback/{token}")}
+    # the webhook authenticates itself (HMAC signature), a feedback link and an invoice's document link by their
+    # signed tokens; the OpenAPI document is public by design
+    assert open_routes == {
+        ("POST", "/webhooks/crm"),
+        ("GET", "/openapi.json"),
+        ("GET", "/feedback/{token}"),
+        ("GET", "/invoices/{token}"),
+    }
 
 
 def test_the_webhook_secret_and_the_feedback_key_live_only_in_ssm() -> None:
