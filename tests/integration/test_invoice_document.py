@@ -65,7 +65,7 @@ def test_the_invoice_is_read_as_json_with_what_is_due(issued: tuple[World, str])
     status, body = world.get(f"/accounts/{ACCOUNT}/invoices/{INVOICE_ID}")
     assert status == 200
     assert (body["number"], body["net"], body["vat"], body["gross"]) == (number, "28.00", "5.60", "33.60")
-    assert (body["paid"], body["credit_applied"], body["amount_due"]) == ("0.00", "0.00", "33.60")
+    assert (body["amount_paid"], body["credit_applied"], body["amount_due"]) == ("0.00", "0.00", "33.60")
     assert body["buyer"]["vat_number"] == "GB123456789"
     assert world.get(f"/accounts/{ACCOUNT}/invoices/inv_nothing")[0] == 404
     assert world.get(f"/accounts/nobody/invoices/{INVOICE_ID}")[0] == 404

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from overage.domain import document_links, feedback
 from overage.domain.invoice import Buyer, Invoice, Seller, build_invoice
 from overage.domain.money import Evidence, InvoiceLine
-from overage.render.invoice_html import Settlement, document
+from overage.render.invoice_html import document
 
 SELLER = Seller(legal_name="Overage Example Ltd", address=("1 Example Street", "London EC1A 1AA"), vat_number="GB999")
 BUYER = Buyer(
@@ -74,7 +74,7 @@ def text_of(page: str) -> str:
 
 def test_a_vat_invoice_shows_what_the_law_asks_for() -> None:
     # 24.00 + 10.00 = 34.00 net, VAT 20 % = 6.80, gross 40.80; nothing paid yet
-    page = document(gbp_invoice(), Settlement(paid=Decimal("0.00"), credit_applied=Decimal("0.00")), SELLER)
+    page = document(gbp_invoice(), SELLER)
     text = text_of(page)
     for expected in [
         "VAT invoice",
@@ -106,15 +106,18 @@ def test_a_vat_invoice_shows_what_the_law_asks_for() -> None:
 
 
 def test_what_was_paid_and_credited_comes_off_the_amount_due() -> None:
-    page = document(gbp_invoice(), Settlement(paid=Decimal("0.00"), credit_applied=Decimal("15.80")), SELLER)
-    assert "Amount due 25.00 GBP" in text_of(page)  # 40.80 − 15.80
-    paid = gbp_invoice(status="paid")
-    text = text_of(document(paid, Settlement.of_record({"status": "paid", "paid_amount": "40.80"}), SELLER))
+    # 40.80 gross, 10.00 paid, 15.80 credit applied: 15.00 due
+    part = gbp_invoice(status="partially_paid", amount_paid=Decimal("10.00"), credit_applied=Decimal("15.80"))
+    text = text_of(document(part.model_copy(update={"amount_due": Decimal("15.00")}), SELLER))
+    assert "Paid 10.00 GBP" in text and "Credit applied 15.80 GBP" in text and "Amount due 15.00 GBP" in text
+    assert "Pay 15.00 GBP by 2026-02-24" in text
+    paid = gbp_invoice(status="paid", amount_paid=Decimal("40.80"), amount_due=Decimal("0.00"))
+    text = text_of(document(paid, SELLER))
     assert "Paid 40.80 GBP" in text and "Amount due 0.00 GBP" in text and "Nothing is due" in text
 
 
 def test_a_void_invoice_keeps_its_number_and_asks_for_nothing() -> None:
-    text = text_of(document(gbp_invoice(status="void"), Settlement(Decimal("0.00"), Decimal("0.00")), SELLER))
+    text = text_of(document(gbp_invoice(status="void", amount_due=Decimal("0.00")), SELLER))
     assert "VOID" in text and "GBP2026S0042-7" in text and "Amount due 0.00 GBP" in text
 
 
@@ -122,7 +125,7 @@ def test_a_credit_note_names_what_it_credits() -> None:
     credit = InvoiceLine.of("plan_change_credit", "Unused 12 days of the annual period", 1, Decimal("-20.00"))
     note = gbp_invoice(kind="credit_note", lines=(credit,), net=Decimal("-20.00"), vat=Decimal("-4.00"))
     note = note.model_copy(update={"gross": Decimal("-24.00"), "notes": ("Plan change evt_down.",)})
-    text = text_of(document(note, Settlement(Decimal("0.00"), Decimal("0.00")), SELLER))
+    text = text_of(document(note, SELLER))
     assert "Credit note GBP2026S0042-7" in text
     assert "This credit note credits: Plan change evt_down." in text
     assert "24.00 GBP is credited to account acc_42" in text
@@ -131,7 +134,7 @@ def test_a_credit_note_names_what_it_credits() -> None:
 
 def test_an_invoice_without_buyer_details_names_the_account() -> None:
     bare = gbp_invoice(buyer=None, vat=Decimal("0.00"), vat_rate="0")
-    text = text_of(document(bare, Settlement(Decimal("0.00"), Decimal("0.00")), SELLER))
+    text = text_of(document(bare, SELLER))
     assert "Buyer acc_42" in text and "No VAT number given" in text
 
 

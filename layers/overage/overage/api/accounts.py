@@ -96,8 +96,8 @@ def get_invoice_document(account_id: str, invoice_id: str):
     from overage.services import accounts as readers
 
     settings = WebhookSettings.current()
-    found, settlement = readers.invoice_document(stores.ledger_store(settings), known_id(account_id), invoice_id)
-    return html_response(200, document(found, settlement, settings.seller))
+    found = readers.invoice_document(stores.ledger_store(settings), known_id(account_id), invoice_id)
+    return html_response(200, document(found, settings.seller))
 
 
 @router.get("/accounts/<account_id>/notices", summary="Every notice sent to the account", tags=["accounts"])

@@ -70,7 +70,7 @@ def get_public_invoice(token: str):
         return html_response(404, feedback_page.not_found())
     ledger = stores.ledger_store(settings)
     try:
-        invoice, settlement = readers.invoice_document(ledger, found.account_id, found.invoice_id)
+        invoice = readers.invoice_document(ledger, found.account_id, found.invoice_id)
     except NotFound:
         return html_response(404, feedback_page.not_found())
-    return html_response(200, document(invoice, settlement, settings.seller))
+    return html_response(200, document(invoice, settings.seller))

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
@@ -95,7 +95,8 @@ class InvoiceLine(BaseModel):
     quantity: Annotated[int | Decimal, BeforeValidator(_refuse_float)]
     unit_price: Rate
     amount: Amount
-    evidence: Evidence | None = None  # a count-based line: the snapshot it was priced from
+    # a count-based line: the snapshot it was priced from (left out of the JSON of every other line)
+    evidence: Evidence | None = Field(default=None, exclude_if=lambda value: value is None)
 
     @model_validator(mode="after")
     def _amount_is_quantity_times_unit_price(self) -> InvoiceLine:

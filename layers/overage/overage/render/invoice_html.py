@@ -1,19 +1,17 @@
 """One invoice or credit note as a printable HTML page (spec §3.8): what a VAT invoice must show.
 
 Self-contained: no script, no external asset (one inline ``<style>``), printable on A4 (``@page``) and readable on
-a 375 px phone (the line table becomes one block per line). Every value is escaped. Pure: the invoice, what has been
-paid and credited on it, and the seller are given.
+a 375 px phone (the line table becomes one block per line). Every value is escaped. Pure: the invoice (with what was
+paid and credited on it, and what is due: spec §3.7) and the seller are given.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
 from html import escape
-from typing import Any
 
 from overage.domain.invoice import Invoice, Seller
-from overage.domain.money import InvoiceLine, round_money
+from overage.domain.money import InvoiceLine
 
 ZERO = Decimal("0.00")
 KIND_TITLES = {
@@ -57,27 +55,6 @@ STYLE = (
 )
 
 
-@dataclass(frozen=True)
-class Settlement:
-    """What has happened to the invoice since it was issued: paid, credit applied, what is still due."""
-
-    paid: Decimal
-    credit_applied: Decimal
-
-    @classmethod
-    def of_record(cls, record: dict[str, Any]) -> Settlement:
-        """From the stored record: ``paid_amount`` when paid, ``credit_applied`` when credit went to it."""
-        paid = (
-            Decimal(str(record["paid_amount"])) if record.get("status") == "paid" and "paid_amount" in record else ZERO
-        )
-        return cls(paid=paid, credit_applied=Decimal(str(record.get("credit_applied", "0.00"))))
-
-    def due(self, invoice: Invoice) -> Decimal:
-        if invoice.status == "void" or invoice.kind == "credit_note":
-            return ZERO
-        return max(ZERO, round_money(invoice.gross - self.paid - self.credit_applied))
-
-
 def _money(amount: Decimal, currency: str) -> str:
     return f'<span class="num">{escape(f"{amount:,.2f}")} {escape(currency)}</span>'
 
@@ -107,7 +84,7 @@ def _vat_percent(rate: str) -> str:
     return f"{percent:f} %"
 
 
-def document(invoice: Invoice, settlement: Settlement, seller: Seller) -> str:
+def document(invoice: Invoice, seller: Seller) -> str:
     """The page: header (seller, title, number), the parties, the dates, the lines, the totals and how to pay."""
     cur = invoice.currency
     credit_note = invoice.kind == "credit_note"
@@ -138,7 +115,7 @@ def document(invoice: Invoice, settlement: Settlement, seller: Seller) -> str:
         what = " ".join(invoice.notes) or "the plan change it was issued for"
         credits = f"<p><strong>This credit note credits:</strong> {escape(what)}</p>"
     lines = "".join(_line_row(line, cur) for line in invoice.lines)
-    due = settlement.due(invoice)
+    due = invoice.amount_due
     rows = [
         ("Net (ex VAT)", _money(invoice.net, cur), ""),
         (f"VAT at {_vat_percent(invoice.vat_rate)}", _money(invoice.vat, cur), ""),
@@ -146,8 +123,8 @@ def document(invoice: Invoice, settlement: Settlement, seller: Seller) -> str:
     ]
     if not credit_note:
         rows += [
-            ("Paid", _money(settlement.paid, cur), ""),
-            ("Credit applied", _money(settlement.credit_applied, cur), ""),
+            ("Paid", _money(invoice.amount_paid, cur), ""),
+            ("Credit applied", _money(invoice.credit_applied, cur), ""),
             ("Amount due", _money(due, cur), "due"),
         ]
     totals = "".join(

@@ -10,8 +10,7 @@ from overage.domain.instants import midnight_utc
 from overage.domain.invoice import Invoice
 from overage.domain.renewal import bill_renewal
 from overage.errors import NotFound
-from overage.render.invoice_html import Settlement
-from overage.store.ledger import LedgerStore, invoice_from_record
+from overage.store.ledger import LedgerStore
 
 MAX_INVOICE_ID = 400  # ids are inv_<account (64)>_<kind>_<period key>: a longer one is no invoice of ours
 
@@ -23,22 +22,17 @@ def invoices(ledger: LedgerStore, account_id: str) -> dict[str, Any]:
     }
 
 
-def invoice_document(ledger: LedgerStore, account_id: str, invoice_id: str) -> tuple[Invoice, Settlement]:
-    """One invoice of the account and what has been paid and credited on it; ``NotFound`` when it has no such one."""
-    record = ledger.get_invoice_record(account_id, invoice_id) if len(invoice_id) <= MAX_INVOICE_ID else None
-    if record is None:
+def invoice_document(ledger: LedgerStore, account_id: str, invoice_id: str) -> Invoice:
+    """One invoice of the account, with what was paid and credited on it; ``NotFound`` when it has no such one."""
+    found = ledger.get_invoice(account_id, invoice_id) if len(invoice_id) <= MAX_INVOICE_ID else None
+    if found is None:
         raise NotFound(f"account {account_id} has no invoice {invoice_id[:200]}")
-    return invoice_from_record(record), Settlement.of_record(record)
+    return found
 
 
 def invoice(ledger: LedgerStore, account_id: str, invoice_id: str) -> dict[str, Any]:
-    """``GET /accounts/{id}/invoices/{invoice_id}``: the invoice as issued, with paid, credit applied and due."""
-    found, settlement = invoice_document(ledger, account_id, invoice_id)
-    return found.model_dump(mode="json") | {
-        "paid": str(settlement.paid),
-        "credit_applied": str(settlement.credit_applied),
-        "amount_due": str(settlement.due(found)),
-    }
+    """``GET /accounts/{id}/invoices/{invoice_id}``: the invoice as issued, with amount paid, credit applied, due."""
+    return invoice_document(ledger, account_id, invoice_id).model_dump(mode="json")
 
 
 def notices(ledger: LedgerStore, account_id: str) -> dict[str, Any]:
