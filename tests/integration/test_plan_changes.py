@@ -10,7 +10,17 @@ from typing import Any
 import pytest
 
 from tests.builders import change_body
-from tests.support import EVENTS, World, clock, contacts_body, episodes, grace_run, profiles_body, upsert_body
+from tests.support import (
+    EVENTS,
+    World,
+    clock,
+    contacts_body,
+    episodes,
+    grace_run,
+    profiles_body,
+    series_of,
+    upsert_body,
+)
 
 
 def monthly_account(world: World, account_id: str = "acc_1", billed_up_to: str = "2026-03-10", **data: Any) -> None:
@@ -115,8 +125,12 @@ def test_mid_period_downgrade_asked_immediate_is_credited_at_once(world: World) 
     amounts = {"net": "-4.13", "vat": "-0.83", "gross": "-4.96", "credit_applied": "0.00", "amount_due": "0.00"}
     assert record["amounts"] == amounts
     assert record["document"]["kind"] == "credit_note"
+    # numbered in the account's series like its invoices (README "Invoice numbers"): the account's 2026 GBP
+    # invoices before it are its monthly renewals; the credit note takes the next number
+    earlier = [i for i in world.invoices("acc_1")[:-1] if i["currency"] == "GBP" and i["issued_at"][:4] == "2026"]
+    assert note["number"] == record["document"]["number"] == f"{series_of('acc_1', 'GBP', 2026)}-{len(earlier) + 1}"
     [email] = plan_emails(world)
-    assert "credit note" in email.body and "-4.96 GBP" in email.body
+    assert "credit note" in email.body and "-4.96 GBP" in email.body and note["number"] in email.body
     assert plan_events(world)[0]["detail"]["invoice_kind"] == "credit_note"
     # And the next renewal prices t50: 20.00 + 20 % VAT
     world.renewal("2026-04-10T00:15:00Z")
