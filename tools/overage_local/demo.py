@@ -37,6 +37,7 @@ SCENARIOS = (
     "overage_local.demo_plan_changes",
     "overage_local.demo_fair_use",
     "overage_local.demo_communication",
+    "overage_local.demo_settlement",
     "overage_local.demo_report",
 )
 
