@@ -320,3 +320,26 @@ def test_the_monthly_report_counts_payments_credit_adjustments_and_overdue_invoi
     rows = report_rows(world, "2026-04", "settlement.csv")
     assert {"figure": "payments", "currency": "GBP", "count": "1", "amount": "50.00"} in rows
     assert b"Payments, credit and adjustments" in report_files(world, "2026-04")["index.html"]
+
+
+def test_a_downgrade_credit_pays_an_overdue_fee_and_lifts_the_restriction(world: World) -> None:
+    # Given a GBP t2500 account (from 5 Mar) restricted for its unpaid 4.80 fee (grace end 20 Mar, overdue 4 Apr)
+    fields = {"billing_cycle": "monthly", "currency": "GBP", "contact_tier": "t2500"}
+    assert world.webhook(upsert_body(ACC, started_on="2026-03-05", customer_since="2026-03-05", **fields))[0] == 202
+    world.webhook(profiles_body(ACC, "2026-03-06T09:00:00Z", 205))
+    grace_run(world, "2026-03-20T09:05:00Z")
+    grace_run(world, "2026-04-04T00:05:00Z")
+    [fee] = world.invoices(ACC)
+    assert (fee["gross"], fee["status"], world.account_item(ACC)["restricted"]) == ("4.80", "overdue", True)
+    # When t2500 -> t50 at once on 4 Apr, 1 of the 31 days of 5 Mar-5 Apr left: (20 - 205) x 1 / 31 = -5.97 net,
+    # -1.19 VAT, -7.16 gross of credit
+    status, body = world.webhook(change_body(ACC, "2026-04-04T10:00:00Z", contact_tier="t50", effective="immediate"))
+    assert status == 202
+    # Then the credit pays the fee at once (oldest first), the episode is paid and the restriction lifted
+    assert body["change"]["credit"]["applied_to"] == [{"invoice_id": fee["invoice_id"], "amount": "4.80"}]
+    assert body["change"]["credit"]["balance"] == "2.36"
+    assert money(by_id(world, fee["invoice_id"])) == ("4.80", "0.00", "4.80", "0.00", "paid")
+    assert world.account_item(ACC)["restricted"] is False
+    assert [e["outcome"] for e in episodes(world, ACC)] == ["fee_paid"]
+    kinds = [e["detail-type"] for e in world.bus_events()]
+    assert kinds.count("account.unrestricted") == 1 and "credit.applied" in kinds
