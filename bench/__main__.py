@@ -13,6 +13,7 @@ import sys
 import time
 import warnings
 from collections.abc import Iterator
+from typing import Any
 
 os.environ.setdefault("AWS_DEFAULT_REGION", "eu-west-1")
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
@@ -31,6 +32,77 @@ def quiet() -> Iterator[io.StringIO]:
         sink = io.StringIO()
         with contextlib.redirect_stdout(sink):
             yield sink
+
+
+def goals(measured: Any, scale: Any, overhead: Any, cold: Any, report: Any) -> None:
+    """Every goal of issue 20 next to what this run measured or modelled."""
+    from bench import calls, cold_start, model, report_scale
+    from bench.probe import table
+
+    def verdict(ok: bool, by: str) -> str:
+        return "met" if ok else f"**not met** ({by})"
+
+    rows = []
+    if cold is not None:
+        worst = max(cold, key=lambda c: c.floor_ratio)
+        figures = ", ".join(f"{c.name.removesuffix('Function')} {c.floor_ratio:.2f}×" for c in cold)
+        rows.append(
+            [
+                f"handler import ≤ {cold_start.FLOOR_GOAL}× its function's floor",
+                figures,
+                verdict(
+                    worst.floor_ratio <= cold_start.FLOOR_GOAL,
+                    f"{worst.name} by {worst.floor_ratio - cold_start.FLOOR_GOAL:.2f}×",
+                ),
+            ]
+        )
+    cost = scale.total(ses=False)
+    rows.append(
+        [
+            f"cost per 1M account-months without SES ≤ ${model.GOAL_DOLLARS:.0f}, itemised",
+            f"${cost:.2f}",
+            verdict(cost <= model.GOAL_DOLLARS, f"by ${cost - model.GOAL_DOLLARS:.2f}"),
+        ]
+    )
+    for run_ in (measured.renewal, measured.grace, measured.fair_use):
+        goal = calls.CALL_GOALS[run_.name]
+        rows.append(
+            [
+                f"{run_.name}: ≤ {goal} DynamoDB calls per unit",
+                f"{run_.per_unit():.2f}",
+                verdict(run_.per_unit() <= goal, f"by {run_.per_unit() - goal:.2f}"),
+            ]
+        )
+    if report is not None:
+        rows.append(
+            [
+                "monthly report at 1M accounts < 5 min end to end",
+                f"{report.end_to_end_seconds / 60:.1f} min (modelled)",
+                verdict(report.end_to_end_seconds < report_scale.GOAL_SECONDS, "see the report tables"),
+            ]
+        )
+        rows.append(
+            [
+                "its peak memory < half of MemorySize",
+                f"{report.peak_mib:,.0f} MiB of {report.memory_mb:,} MB (modelled)",
+                verdict(report.peak_mib < report.memory_mb / 2, "see the report tables"),
+            ]
+        )
+    rows.append(
+        [
+            f"renewal of 1M accounts < {model.GOAL_MINUTES} min at concurrency {model.CONCURRENCY}, counters included",
+            f"{scale.minutes:.1f} min (modelled)",
+            verdict(scale.minutes < model.GOAL_MINUTES, f"by {scale.minutes - model.GOAL_MINUTES:.1f} min"),
+        ]
+    )
+    rows.append(
+        [
+            "webhook overhead ≤ 1.3×",
+            f"{overhead.ratio:.2f}×",
+            verdict(overhead.ratio <= 1.3, f"by {overhead.ratio - 1.3:.2f}×"),
+        ]
+    )
+    table("Goals (issue 20): this run", ["goal", "this run", ""], rows)
 
 
 def main() -> int:
@@ -72,6 +144,7 @@ def main() -> int:
             used, sized_elsewhere={"UsageReportFunction": (report_scale.recommended_mb(modelled), "report at scale")}
         )
         step("memory")
+    goals(measured, scale, overhead, cold if site is not None else None, modelled if site is not None else None)
     if site is not None:
         shutil.rmtree(site.scratch, ignore_errors=True)
     try:
