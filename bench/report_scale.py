@@ -51,6 +51,7 @@ from tests.scenarios import (
 from tests.support import World, moto_world
 
 SIZES = (10_000, 50_000)
+NOTICE_STATE = ("pk", "sk", "delivery", "answer")  # what ReportRecords.notice_states projects
 CHECK_ACCOUNTS = 300  # the small month read from moto, to check the generated records against the store
 ACCOUNTS = 1_000_000
 MONTH = Month(2026, 2)
@@ -67,7 +68,7 @@ class SizeRun:
     accounts: int
     records: int = 0  # ReportIndex records of the month (episode markers included)
     record_bytes: int = 0  # their projected size, summed
-    markers: int = 0  # the episodes their markers name (read 100 per BatchGetItem)
+    markers: int = 0  # the episodes their markers name and the notices' states (read 100 per BatchGetItem)
     shard_seconds: list[float] = field(default_factory=list)  # the worker's time per part, in arrival order
     s3_calls: list[dict[str, int]] = field(default_factory=list)
     peak_mib: float = 0.0
@@ -162,6 +163,7 @@ def seed_month(world: World, items: Iterator[dict[str, Any]]) -> None:
 class Shard:
     records: list[dict[str, Any]] = field(default_factory=list)  # as its ReportIndex Query returns them
     episodes: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # as its BatchGetItem does
+    notice_states: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # delivery and answer
     projected_bytes: int = 0
 
 
@@ -172,10 +174,13 @@ def shards_of(items: Iterator[dict[str, Any]]) -> dict[str, Shard]:
     kept = {"pk", "sk", REPORT_KEY, *PROJECTED}
     shards = {shard: Shard() for shard in all_billing_shards()}
     episodes: dict[tuple[str, str], dict[str, Any]] = {}
+    states: dict[tuple[str, str], dict[str, Any]] = {}
     for item in items:
         sk = item["sk"]["S"]
         if sk.startswith("EPISODE#"):
             episodes[(item["pk"]["S"], sk.removeprefix("EPISODE#"))] = from_item(item)
+        if item.get("record_type", {}).get("S") == "notice":  # what notice_states projects
+            states[(item["pk"]["S"], sk)] = from_item({k: v for k, v in item.items() if k in NOTICE_STATE})
         key = item.get(REPORT_KEY, {}).get("S", "")
         if not key.startswith(f"{MONTH}#"):
             continue
@@ -187,6 +192,8 @@ def shards_of(items: Iterator[dict[str, Any]]) -> dict[str, Shard]:
         shard.records.sort(key=lambda r: (r["sk"], r["pk"]))
         wanted = {(str(r["account_id"]), str(r["episode_id"])) for r in shard.records if r.get("record_type") == MARKER}
         shard.episodes = {key: episodes[key] for key in wanted}
+        notices = {(str(r["pk"]), str(r["sk"])) for r in shard.records if r.get("record_type") == "notice"}
+        shard.notice_states = {key: states[key] for key in notices if key in states}
     return shards
 
 
@@ -202,8 +209,11 @@ def check_against_the_store(world: World, templates: dict[str, list[dict[str, An
             records = list(store.records(MONTH, shard))
             markers = [(str(r["account_id"]), str(r["episode_id"])) for r in records if r.get("record_type") == MARKER]
             episodes = store.episodes(markers) if markers else {}
+            notices = [(str(r["pk"]), str(r["sk"])) for r in records if r.get("record_type") == "notice"]
+            states = store.notice_states(notices) if notices else {}
         calls.update(probe.calls)
-        if sorted(records, key=lambda r: (r["sk"], r["pk"])) != wanted.records or episodes != wanted.episodes:
+        same = sorted(records, key=lambda r: (r["sk"], r["pk"])) == wanted.records and episodes == wanted.episodes
+        if not same or states != wanted.notice_states:
             raise AssertionError(f"shard {shard}: the bench's records are not what ReportRecords reads")
     return calls
 
@@ -213,7 +223,7 @@ def pickled(shards: dict[str, Shard], folder: Path, accounts: int) -> list[list[
     for name, shard in shards.items():
         path = folder / f"{accounts}-{name}.pickle"
         with path.open("wb") as file:
-            pickle.dump((shard.records, shard.episodes), file, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump((shard.records, shard.episodes, shard.notice_states), file, protocol=pickle.HIGHEST_PROTOCOL)
         files.append([name, str(path)])
     return files
 
@@ -264,7 +274,7 @@ def run(site: Site) -> tuple[Counter[str], list[SizeRun]]:
             shards = shards_of(copies(templates, 0, size))
             result = SizeRun(size, sum(len(s.records) for s in shards.values()))
             result.record_bytes = sum(s.projected_bytes for s in shards.values())
-            result.markers = sum(len(s.episodes) for s in shards.values())
+            result.markers = sum(len(s.episodes) + len(s.notice_states) for s in shards.values())
             files = pickled(shards, Path(scratch), size)
             del shards
             answer = run_worker(site, files)

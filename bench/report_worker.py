@@ -32,15 +32,21 @@ def high_water_mib() -> float:
 class Canned:
     """``ReportRecords`` answering with what DynamoDB answered the bench."""
 
-    def __init__(self, records: list[dict[str, Any]], episodes: dict[Any, dict[str, Any]]) -> None:
+    def __init__(
+        self, records: list[dict[str, Any]], episodes: dict[Any, dict[str, Any]], states: dict[Any, dict[str, Any]]
+    ) -> None:
         self._records = records
         self._episodes = episodes
+        self._states = states
 
     def records(self, month: Any, shard: str) -> Any:
         return iter(self._records)
 
     def episodes(self, keys: Any) -> dict[Any, dict[str, Any]]:
         return {key: self._episodes[key] for key in set(keys) if key in self._episodes}
+
+    def notice_states(self, keys: Any) -> dict[Any, dict[str, Any]]:
+        return {key: self._states[key] for key in set(keys) if key in self._states}
 
 
 class Bucket:
@@ -83,9 +89,9 @@ def main() -> None:
     finished = False
     for shard, path in job["shards"]:
         with open(path, "rb") as file:
-            records, episodes = pickle.load(file)  # nosec B301 - the bench's own file
-        report = UsageReport(records=Canned(records, episodes), files=bucket)  # type: ignore[arg-type]
-        del records, episodes
+            records, episodes, states = pickle.load(file)  # nosec B301 - the bench's own file
+        report = UsageReport(records=Canned(records, episodes, states), files=bucket)  # type: ignore[arg-type]
+        del records, episodes, states
         started = time.perf_counter()
         finished = report.process(ShardMessage(month, shard, "bench"))
         seconds.append(time.perf_counter() - started)
