@@ -164,16 +164,27 @@ def change_body(account_id: str, occurred_at: str, event_id: str = "evt_chg_1", 
 
 
 # ---------------------------------------------------------------- what SES says of a notice email (spec §3.9)
+def keys(notice: dict[str, Any]) -> tuple[str, str]:
+    """(account id, notice id) of a notice as ``GET /accounts/{id}/notices`` lists it."""
+    return str(notice["account_id"]), str(notice["notice_id"])
+
+
 def ses_event(
     event_type: str,
     ses_message_id: str,
     recipient: str,
     *,
+    notice: tuple[str, str] | None,
     bounce_type: str = "Permanent",
     timestamp: str = "2026-02-05T10:01:00.000Z",
 ) -> dict[str, Any]:
     """An SES event record as a configuration set publishes it to SNS (the SES developer guide's examples: "Examples
-    of event data that Amazon SES publishes to Amazon SNS"), for ``Bounce``, ``Complaint`` or ``Delivery``."""
+    of event data that Amazon SES publishes to Amazon SNS"), for ``Bounce``, ``Complaint`` or ``Delivery``, with the
+    message tags the outbox sent the email with: ``notice`` is the (account id, notice id) they name (None: an email
+    without them)."""
+    from overage.domain.ses_tags import notice_tags
+
+    own = {tag["Name"]: [tag["Value"]] for tag in notice_tags(*notice)} if notice else {}
     mail = {
         "timestamp": "2026-02-05T10:00:00.000Z",
         "source": "billing@example.com",
@@ -194,6 +205,7 @@ def ses_event(
             "ses:from-domain": ["example.com"],
             "ses:caller-identity": ["overage"],
             "notice_kind": ["profiles_exceeded"],
+            **own,
         },
     }
     record: dict[str, Any] = {"eventType": event_type, "mail": mail}

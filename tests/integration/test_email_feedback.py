@@ -16,6 +16,7 @@ from typing import Any
 import botocore.client
 import pytest
 from botocore.exceptions import ClientError
+from overage.domain.ses_tags import notice_keys
 from overage_local import runtime
 
 from tests.builders import profiles_body, ses_event, sns_event, upsert_body
@@ -44,7 +45,9 @@ def feedback(world: World, event_type: str, **options: Any) -> list[str]:
     notice = first_notice(world)
     recipient = options.pop("recipient", notice["to"])
     message_id = options.pop("message_id", notice["ses_message_id"])
-    result = world.invoke("EmailFeedbackFunction", sns_event(ses_event(event_type, message_id, recipient, **options)))
+    tags = options.pop("notice", (notice["account_id"], notice["notice_id"]))
+    event = sns_event(ses_event(event_type, message_id, recipient, notice=tags, **options))
+    result = world.invoke("EmailFeedbackFunction", event)
     return list(result["outcomes"])
 
 
@@ -114,10 +117,22 @@ def test_a_transient_bounce_changes_nothing(world: World) -> None:
 
 @pytest.mark.parametrize(
     "override",
-    [{"message_id": "0100018d-never-sent-by-overage-000000"}, {"recipient": "someone-else@example.com"}],
-    ids=["a message overage never sent", "an address overage never sent it to"],
+    [
+        {"message_id": "0100018d-never-sent-by-overage-000000"},
+        {"recipient": "someone-else@example.com"},
+        {"notice": None},
+        {"notice": (ACCOUNT, "ntc_profiles.exceeded_acc_1_no-such-episode")},
+        {"notice": ("acc_2", "ntc_profiles.exceeded_acc_2_20260205T100000Z-000000")},
+    ],
+    ids=[
+        "a message overage never sent",
+        "an address overage never sent it to",
+        "an email without overage's tags",
+        "tags naming a notice that does not exist",
+        "tags naming another account's notice",
+    ],
 )
-def test_feedback_overage_cannot_match_to_a_sent_notice_is_ignored(world: World, override: dict[str, str]) -> None:
+def test_feedback_overage_cannot_match_to_a_sent_notice_is_ignored(world: World, override: dict[str, Any]) -> None:
     before = (world.account_item(ACCOUNT), world.notices(ACCOUNT), len(world.bus_events()))
 
     assert feedback(world, "Bounce", **override) == ["ignored"]
@@ -213,8 +228,13 @@ def test_every_notice_email_is_sent_with_the_configuration_set_of_the_template(m
 
         ses = boto3.client("sesv2", region_name="eu-west-1")
         assert ses.get_configuration_set(ConfigurationSetName=name)["ConfigurationSetName"] == name
+        notices = {(ACCOUNT, n["notice_id"]) for n in world.notices(ACCOUNT)}
     assert len(sent) == 2
     assert {params["ConfigurationSetName"] for params in sent} == {name}
+    # and with the tags naming its notice, which SES publishes with the email's events: how feedback finds it
+    tags = [{t["Name"]: [t["Value"]] for t in params["EmailTags"]} for params in sent]
+    assert {notice_keys(t) for t in tags} == notices and len(notices) == 2
+    assert all(t["overage_account"] == ["YWNjXzE"] for t in tags)  # "acc_1", unpadded URL-safe base64
 
 
 # ---------------------------------------------------------------------------------------------- the retry budget
@@ -306,4 +326,9 @@ def test_the_sample_events_are_the_shapes_ses_publishes() -> None:
         message = json.loads(record["Sns"]["Message"])
         assert message["eventType"] == kind
         assert {"messageId", "destination", "timestamp", "source"} <= set(message["mail"])
+        # the tags the outbox sends every email with name the sample world's profiles.exceeded notice of acc_42
+        assert notice_keys(message["mail"]["tags"]) == (
+            "acc_42",
+            "ntc_profiles.exceeded_acc_42_20260205T100000Z-ece8f3",
+        )
         assert kind.lower() in message

@@ -115,7 +115,15 @@ def email_of(notice: dict[str, Any]) -> dict[str, Any]:
                 },
             }
         },
-        "EmailTags": [{"Name": "notice_kind", "Value": "invoice_issued"}],
+        "EmailTags": [
+            {"Name": "notice_kind", "Value": "invoice_issued"},
+            # the notice's keys, unpadded URL-safe base64: "acc_1" and this invoice's notice id (domain.ses_tags)
+            {"Name": "overage_account", "Value": "YWNjXzE"},
+            {
+                "Name": "overage_notice",
+                "Value": "bnRjX2ludm9pY2UuaXNzdWVkX2FjY18xX2ludl9hY2NfMV9yZW5ld2FsXzIwMjYtMDItMTA",
+            },
+        ],
         # the template's NoticeConfigurationSet: its bounces, complaints and deliveries reach EmailFeedbackFunction
         "ConfigurationSetName": "overage-local-notices",
     }

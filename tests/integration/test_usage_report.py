@@ -414,7 +414,7 @@ def test_what_became_of_the_notices_of_a_month(world: World) -> None:
     from overage.domain.feedback import sign
     from overage_local.template import feedback_secret
 
-    from tests.builders import ses_event, sns_event
+    from tests.builders import keys, ses_event, sns_event
     from tests.support import rest_event
 
     given_a_month_of_excess_profiles(world)
@@ -428,7 +428,9 @@ def test_what_became_of_the_notices_of_a_month(world: World) -> None:
     # answered "I need help" (notice.help_requested is dated by the click: it counts in the month of the click)
     bounced, delivered = exceeded("acc_reduce"), exceeded("acc_packs")
     for kind, notice in (("Bounce", bounced), ("Delivery", delivered)):
-        event = ses_event(kind, notice["ses_message_id"], notice["to"], timestamp="2026-02-02T10:05:00.000Z")
+        event = ses_event(
+            kind, notice["ses_message_id"], notice["to"], notice=keys(notice), timestamp="2026-02-02T10:05:00.000Z"
+        )
         world.invoke("EmailFeedbackFunction", sns_event(event))
     for account_id, answer in (("acc_packs", "clear"), ("acc_upgrade", "help")):
         token = sign(feedback_secret(), account_id, exceeded(account_id)["notice_id"], answer)

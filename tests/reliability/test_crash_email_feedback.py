@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.builders import profiles_body, ses_event, sns_event, upsert_body
+from tests.builders import keys, profiles_body, ses_event, sns_event, upsert_body
 from tests.reliability.harness import (
     TABLES,
     Scene,
@@ -45,7 +45,7 @@ def test_ses_feedback_that_fails_at_any_call_then_is_retried_and_replayed_ends_a
         world.accepted(upsert_body("acc_1"))
         world.accepted(profiles_body("acc_1", "2026-02-05T10:00:00Z", 205))
         [notice] = world.notices("acc_1")
-        event = sns_event(ses_event(event_type, notice["ses_message_id"], notice["to"]))
+        event = sns_event(ses_event(event_type, notice["ses_message_id"], notice["to"], notice=keys(notice)))
         scene = Scene(world)
 
         def job() -> None:

@@ -23,7 +23,7 @@ import pytest
 from overage.domain.feedback import sign
 from overage_local.template import ACCOUNT_ID, LocalTemplate, feedback_secret
 
-from tests.builders import change_body, ses_event, sns_event
+from tests.builders import change_body, keys, ses_event, sns_event
 from tests.scenarios import (
     given_february_calls_and_a_late_january_one,
     given_five_billing_dates_on_10_march,
@@ -186,7 +186,7 @@ def a_month_of_everything(world: World) -> None:
     # SES's feedback on the emails: a delivery, then a complaint (suppression and account.email_undeliverable)
     sent = [n for n in world.notices("acc_fee") if n.get("ses_message_id")]
     for kind in ("Delivery", "Complaint"):
-        event = sns_event(ses_event(kind, sent[0]["ses_message_id"], sent[0]["to"]))
+        event = sns_event(ses_event(kind, sent[0]["ses_message_id"], sent[0]["to"], notice=keys(sent[0])))
         assert world.invoke("EmailFeedbackFunction", event)["outcomes"] != ["ignored"], kind
     # the feedback links of two emails (issue 18): "This was clear", then "I need help" (notice.help_requested)
     assert len(sent) >= 2

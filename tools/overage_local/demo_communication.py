@@ -64,6 +64,8 @@ def _sent_email_to(address: str) -> Any:
 
 def _bounce(world: Any) -> None:
     """SES's permanent bounce of the profiles.exceeded email, through EmailFeedbackFunction (SNS)."""
+    from overage.domain.ses_tags import notice_tags
+
     from overage_local import runtime
 
     _, listed = world.get(f"/accounts/{BOUNCED}/notices")
@@ -83,6 +85,8 @@ def _bounce(world: Any) -> None:
             "source": "billing@example.com",
             "messageId": notice["ses_message_id"],
             "destination": [notice["to"]],
+            # the tags the outbox sent the email with, which SES publishes with its events (domain.ses_tags)
+            "tags": {tag["Name"]: [tag["Value"]] for tag in notice_tags(BOUNCED, notice["notice_id"])},
         },
     }
     event = {

@@ -16,6 +16,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from overage.domain.ses_tags import notice_keys
+
 Effect = Literal["suppress", "delivered", "ignore"]
 SUPPRESS: Effect = "suppress"
 DELIVERED: Effect = "delivered"
@@ -60,6 +62,7 @@ class _Delivery(_Loose):
 
 class _Mail(_Loose):
     message_id: str = Field(alias="messageId", min_length=1)
+    tags: dict[str, Any] = {}  # the message tags: SES publishes them with a configuration set's events
 
 
 class _Record(_Loose):
@@ -76,6 +79,7 @@ class Feedback(_Loose):
 
     kind: str  # Bounce, Complaint, Delivery (or whatever else SES sent)
     ses_message_id: str
+    notice: tuple[str, str] | None = None  # (account id, notice id) from the message's tags (``ses_tags``)
     recipients: tuple[str, ...]
     effect: Effect
     reason: str  # for the suppression record and the logs: "bounce:Permanent/General", "complaint"
@@ -102,12 +106,14 @@ def parse_feedback(message: str) -> Feedback:
     except (ValueError, ValidationError) as error:
         raise NotFeedback(f"not an SES event record: {error}") from None
     kind = record.event_type or record.notification_type
+    notice = notice_keys(record.mail.tags)
     if kind == "Bounce" and record.bounce is not None:
         bounce = record.bounce
         permanent = bounce.bounce_type == "Permanent"
         return Feedback(
             kind=kind,
             ses_message_id=record.mail.message_id,
+            notice=notice,
             recipients=tuple(r.email_address for r in bounce.bounced_recipients),
             effect=SUPPRESS if permanent else IGNORE,
             reason=f"bounce:{bounce.bounce_type}/{bounce.bounce_sub_type}".rstrip("/"),
@@ -117,6 +123,7 @@ def parse_feedback(message: str) -> Feedback:
         return Feedback(
             kind=kind,
             ses_message_id=record.mail.message_id,
+            notice=notice,
             recipients=tuple(r.email_address for r in record.complaint.complained_recipients),
             effect=SUPPRESS,
             reason="complaint",
@@ -126,6 +133,7 @@ def parse_feedback(message: str) -> Feedback:
         return Feedback(
             kind=kind,
             ses_message_id=record.mail.message_id,
+            notice=notice,
             recipients=record.delivery.recipients,
             effect=DELIVERED,
             reason="delivery",
@@ -134,6 +142,7 @@ def parse_feedback(message: str) -> Feedback:
     return Feedback(
         kind=kind or "unknown",
         ses_message_id=record.mail.message_id,
+        notice=notice,
         recipients=(),
         effect=IGNORE,
         reason=kind or "unknown",

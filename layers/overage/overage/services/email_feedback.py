@@ -62,7 +62,10 @@ class EmailFeedback:
         if feedback.effect not in (SUPPRESS, DELIVERED):
             logger.info("SES feedback changes nothing", extra=extra)
             return IGNORED
-        record = self.store.sent_notice(feedback.ses_message_id)
+        if feedback.notice is None:
+            logger.warning("SES feedback without the tags that name a notice: ignored", extra=extra)
+            return IGNORED
+        record = self.store.sent_notice(*feedback.notice, feedback.ses_message_id)
         if record is None:
             logger.warning("SES feedback for a message overage never sent: ignored", extra=extra)
             return IGNORED

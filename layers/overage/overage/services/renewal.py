@@ -236,7 +236,8 @@ class RenewalBilling:
             return None
         outcome = outcomes[-1]
         notices = issued.notices
-        if outcome.invoice is not None:
+        sent = self.outbox.deliver_committed(notices, now)
+        if outcome.invoice is not None:  # the account's one INFO line: the notices' own are DEBUG (outbox.deliver)
             logger.info(
                 "invoice issued",
                 extra={
@@ -244,9 +245,10 @@ class RenewalBilling:
                     "invoice_id": outcome.invoice.invoice_id,
                     "gross": str(outcome.invoice.gross),
                     "currency": outcome.invoice.currency,
+                    "notices_sent": sent,
+                    "notices": len(notices),
                 },
             )
-        self.outbox.deliver_committed(notices, now)
         if follow_ups:
             self._follow_up(account.account_id, follow_ups, now)
             account = self.accounts.get(account.account_id) or account  # what the follow-ups left

@@ -1,5 +1,5 @@
-"""What EmailFeedbackFunction reads and writes: the notice an SES message id belongs to (the sparse
-``SesMessageIndex`` of the ledger: only a notice SES accepted carries ``ses_message_id``), the notice's delivery
+"""What EmailFeedbackFunction reads and writes: the notice an SES message belongs to (named by the message's tags,
+``domain.ses_tags``, and checked against the SES message id the notice was marked sent with), the notice's delivery
 state after SES's feedback, and the suppression of an address on its account item (``email_suppression``)."""
 
 from __future__ import annotations
@@ -11,9 +11,7 @@ from botocore.exceptions import ClientError
 from overage.domain.email_feedback import Feedback
 from overage.store.accounts import ACCOUNT_SK, SUPPRESSION
 from overage.store.dynamo import from_item, is_condition_failure, serialize, store_error
-from overage.store.ledger import DELIVERY
-
-SES_MESSAGE_INDEX = "SesMessageIndex"
+from overage.store.ledger import DELIVERY, NOTICE
 
 
 class EmailFeedbackStore:
@@ -22,27 +20,20 @@ class EmailFeedbackStore:
         self.ledger_table = ledger_table
         self.client = client
 
-    def sent_notice(self, ses_message_id: str) -> dict[str, Any] | None:
-        """The notice record SES's message id belongs to, or None (a message overage never sent). A Query of the
-        keys-only index, then a consistent read of the record."""
+    def sent_notice(self, account_id: str, notice_id: str, ses_message_id: str) -> dict[str, Any] | None:
+        """The notice record the message's tags name, if SES accepted it as ``ses_message_id``; else None (a message
+        overage never sent, or tags that name another notice). One consistent GetItem."""
         try:
-            found = self.client.query(
-                TableName=self.ledger_table,
-                IndexName=SES_MESSAGE_INDEX,
-                KeyConditionExpression="ses_message_id = :mid",
-                ExpressionAttributeValues={":mid": {"S": ses_message_id}},
-                Limit=1,
-            ).get("Items", [])
-            if not found:
-                return None
             item = self.client.get_item(
                 TableName=self.ledger_table,
-                Key={"pk": found[0]["pk"], "sk": found[0]["sk"]},
+                Key={"pk": {"S": account_id}, "sk": {"S": NOTICE + notice_id}},
                 ConsistentRead=True,
             ).get("Item")
         except ClientError as error:
-            raise store_error(error, "finding the notice of an SES message") from error
-        return from_item(item) if item else None
+            raise store_error(error, "reading the notice of an SES message") from error
+        if not item or item.get("ses_message_id", {}).get("S") != ses_message_id:
+            return None
+        return from_item(item)
 
     def mark_notice(self, record: dict[str, Any], state: str, allowed_from: tuple[str, ...], at: str) -> bool:
         """Move the notice's delivery state to ``state`` if it is in one of ``allowed_from``: False when it is not
