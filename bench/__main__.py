@@ -122,6 +122,7 @@ def main() -> int:
     step("calls")
     scale = model.build(measured)
     model.report(scale)
+    model.report_sizes(model.sizes(measured), scale.memory_mb)
     with quiet():
         overhead = webhook.run()
     webhook.report(overhead)

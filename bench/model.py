@@ -165,7 +165,8 @@ class Model:
         return sum(line.dollars for line in self.cost if ses or not line.what.startswith("SES"))
 
 
-def build(calls: CallsResult) -> Model:
+def build(calls: CallsResult, memory_mb: int | None = None) -> Model:
+    """The model at the template's MemorySize for RenewalBillingFunction, or at ``memory_mb``."""
     template = LocalTemplate.from_file(ROOT / "template.yaml")
     run = calls.renewal
     per = run.consumer
@@ -246,7 +247,7 @@ def build(calls: CallsResult) -> Model:
     rru += per.of("dynamodb")["Query"] / units  # a snapshot query, when one is needed: a small item
 
     # --- time: the code measured here (scaled to the function's CPU share) plus the calls at the assumed latencies
-    memory_mb = int(template.function_setting("RenewalBillingFunction", "MemorySize", 128))
+    memory_mb = memory_mb or int(template.function_setting("RenewalBillingFunction", "MemorySize", 128))
     retention_days = int(template.parameter_value("LogRetentionInDays"))  # the template's default
     workers = int(template.function_environment("RenewalBillingFunction").get("BATCH_WORKERS", "1"))
     cpu_factor = max(1.0, FULL_VCPU_MB / memory_mb)
@@ -459,4 +460,36 @@ def report(model: Model) -> None:
         rows,
         f"Goal ≤ ${GOAL_DOLLARS:.0f} per 1M account-months (issue 20), stated without SES (emails cost $0.10 per "
         "1,000 whatever the design). Not included: storage, data transfer, the SQS pollers' empty receives.",
+    )
+
+
+MEMORY_CHOICES = (256, 512, 1024, 1769)  # MB: 1,769 is one full vCPU
+
+
+def sizes(calls: CallsResult) -> list[Model]:
+    """The same run at each of ``MEMORY_CHOICES`` for RenewalBillingFunction: CPU share is the function's code time
+    (Lambda gives CPU in proportion to memory), and the code time is inside each invoice's counter window, so memory
+    moves the run's time, its conflicts and its cost together."""
+    return [build(calls, mb) for mb in MEMORY_CHOICES]
+
+
+def report_sizes(models: list[Model], configured_mb: int) -> None:
+    rows = []
+    for m in models:
+        assert m.counter is not None
+        rows.append(
+            [
+                f"{m.memory_mb} MB" + (" (template)" if m.memory_mb == configured_mb else ""),
+                f"{m.minutes:.1f} min",
+                f"{m.counter.p:.1%}",
+                f"${m.total(ses=False):.2f}",
+            ]
+        )
+    table(
+        "Scale model: RenewalBillingFunction MemorySize (the same measured run at each size)",
+        ["MemorySize", "1M accounts", "counter conflicts", "cost without SES"],
+        rows,
+        "More memory is more CPU: less code time per record and a faster run, but the faster run brings each series "
+        "its invoices closer together, so more counter conflicts, and more GB-seconds: the cheapest size that meets "
+        "the time goal is the template's.",
     )

@@ -208,10 +208,10 @@ class World:
 
 def series_of(account_id: str, currency: str, year: int) -> str:
     """The invoice series of an account's invoices in a currency and year, as the README states the scheme: the
-    currency, the year, ``S`` and the shard (bytes 4-8 of the account id's SHA-256, big-endian, mod 1024)."""
+    currency, the year, ``S`` and the shard (bytes 4-8 of the account id's SHA-256, big-endian, mod 4096)."""
     import hashlib
 
-    shard = int.from_bytes(hashlib.sha256(account_id.encode()).digest()[4:8], "big") % 1024
+    shard = int.from_bytes(hashlib.sha256(account_id.encode()).digest()[4:8], "big") % 4096
     return f"{currency}{year}S{shard:04d}"
 
 

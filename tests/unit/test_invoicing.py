@@ -29,7 +29,7 @@ ISSUED = datetime(2026, 3, 10, tzinfo=UTC)
 
 # ---------------------------------------------------------------- the series (pure)
 def test_a_series_is_currency_year_and_shard_of_the_account() -> None:
-    shard = int.from_bytes(hashlib.sha256(b"acc_42").digest()[4:8], "big") % 1024  # by hand, as the README says
+    shard = int.from_bytes(hashlib.sha256(b"acc_42").digest()[4:8], "big") % 4096  # by hand, as the README says
     assert series_for("acc_42", "GBP", ISSUED) == f"GBP2026S{shard:04d}"
     assert series_for("acc_42", "GBP", datetime(2027, 1, 1, tzinfo=UTC)) == f"GBP2027S{shard:04d}"
     assert series_for("acc_42", "USD", ISSUED) == f"USD2026S{shard:04d}"
@@ -43,14 +43,14 @@ def test_a_series_is_currency_year_and_shard_of_the_account() -> None:
 def test_every_number_reads_back_as_its_series_and_sequence(account_id: str, currency: str, year: int) -> None:
     series = series_for(account_id, currency, datetime(year, 6, 1, tzinfo=UTC))
     assert re.fullmatch(rf"{currency}{year}S\d{{4}}", series)
-    assert 0 <= int(series[-4:]) < SERIES_SHARDS == 1024
+    assert 0 <= int(series[-4:]) < SERIES_SHARDS == 4096
     number = number_in(series, 17)
     assert number.rsplit("-", 1) == [series, "17"]
 
 
 def test_accounts_spread_over_the_shards() -> None:
-    shards = {series_for(f"acc_{n}", "GBP", ISSUED) for n in range(20_000)}
-    assert len(shards) == SERIES_SHARDS  # 20,000 accounts reach every one of the 1,024 series
+    shards = {series_for(f"acc_{n}", "GBP", ISSUED) for n in range(100_000)}
+    assert len(shards) == SERIES_SHARDS  # 100,000 accounts reach every one of the 4,096 series
 
 
 # ---------------------------------------------------------------- the seam (moto)
