@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import io
 import re
-import shutil
-import subprocess
 from collections.abc import Iterator
 from html import escape, unescape
 from pathlib import Path
@@ -20,18 +18,15 @@ from typing import Any
 
 import pytest
 
+from tests.browser import chromium
+from tests.browser import needs_chromium as browser_needed
 from tests.builders import contacts_body, upsert_body
 from tests.support import World, moto_world, rest_event, series_of
 
 ACCOUNT = "acc_doc"
 BASE = "https://crmapi0000.execute-api.eu-west-1.amazonaws.com/v1"  # the local API's URL (PublicApiUrl empty)
 INVOICE_ID = f"inv_{ACCOUNT}_renewal_2026-02-10"
-CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
-needs_chromium = pytest.mark.skipif(
-    CHROMIUM is None,
-    reason="chromium is not installed (Debian package `chromium`: apt-get install -y chromium); "
-    "the invoice document's browser tests are skipped",
-)
+needs_chromium = browser_needed("the invoice document's browser tests are")
 
 
 @pytest.fixture(scope="module")
@@ -109,34 +104,6 @@ result.textContent = JSON.stringify({viewport, pageWidth: document.documentEleme
   figures});
 (window.parent === window ? document : window.parent.document).body.appendChild(result);
 </script>"""
-
-
-def chromium(page: Path, profile: Path, *output: str, width: int = 1280) -> str:
-    assert CHROMIUM is not None
-    done = subprocess.run(
-        [
-            CHROMIUM,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--hide-scrollbars",
-            "--no-pdf-header-footer",
-            f"--user-data-dir={profile}",
-            f"--window-size={width},2000",
-            *output,
-            page.resolve().as_uri(),
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=90,
-    )
-    return done.stdout
 
 
 def layout(dom: str) -> dict[str, Any]:

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
-import shutil
 import struct
-import subprocess
 import zlib
 from collections import Counter
 from html import escape, unescape
@@ -22,6 +20,7 @@ import boto3
 import pytest
 from overage.render.report_html import BLUE, GREEN, ORANGE, PURPLE, SKY, VERMILLION
 
+from tests.browser import chromium, needs_chromium
 from tests.scenarios import (
     FEBRUARY_RUN,
     february,
@@ -30,41 +29,7 @@ from tests.scenarios import (
 )
 from tests.support import REGION, World, report_files, report_run
 
-CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None,
-    reason="chromium is not installed (Debian package `chromium`: apt-get install -y chromium); "
-    "the index.html rendering test is skipped",
-)
-
-
-def chromium(page: Path, profile: Path, *output: str, width: int = 1280) -> str:
-    """Run headless Chromium on ``page`` (flags of a locked-down, offline browser) in a ``width`` × 2000 window; its
-    stdout."""
-    assert CHROMIUM is not None
-    done = subprocess.run(
-        [
-            CHROMIUM,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--hide-scrollbars",
-            f"--user-data-dir={profile}",
-            f"--window-size={width},2000",
-            *output,
-            page.resolve().as_uri(),
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=90,
-    )
-    return done.stdout
+pytestmark = needs_chromium("the index.html rendering test is")
 
 
 def pixels(png: Path) -> tuple[int, int, Counter[tuple[int, int, int]]]:
