@@ -3,7 +3,8 @@
 * Renewal: a day with nothing due at 1k, 10k and 50k accounts (the DueIndex is queried per shard, never scanned, so
   it must stay flat), then a day that bills accounts: calls per billed account, and the time of each SQS batch.
 * Grace expiry: calls per expired grace (the fee invoice, its notice), per SQS batch.
-* Fair-use rollup: calls per rolled-up account-month, per SQS batch.
+* Fair-use rollup: calls per rolled-up account-month, per SQS batch; the run's closing message (one per month of the
+  run: it sends the director's list) measured apart, as the dispatcher is.
 
 The dispatcher (schedule invocation) and the consumer (SQS batches) are measured apart: the model scales them apart.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import statistics
 from dataclasses import dataclass, field
 from datetime import date
@@ -50,6 +52,7 @@ class Run:
     batches: list[Probe] = field(default_factory=list)
     sizes: list[int] = field(default_factory=list)  # messages per batch
     log_bytes: int = 0  # what the batches logged (at INFO), when measured
+    closing: Probe | None = None  # a fair-use run's closing messages: once per month of the run, not per unit
 
     @property
     def consumer(self) -> Probe:
@@ -166,11 +169,37 @@ def fair_use(world: World) -> Run:
         for k, (user, seconds) in enumerate((("u1", 1_200), ("u1", 2_700), ("u2", 600))):
             world.webhook(call_body(ident, f"{ident}_c{k}", f"2026-01-05T{9 + k:02d}:00:00Z", seconds, user))
     dispatcher = measure(lambda: world.invoke("FairUseRollupFunction", {"as_of": "2026-02-01T00:15:00Z"}))
+    closing = set_closing_messages_aside(world, "FairUseQueue")
     batches, sizes = drain(world, "FairUseQueue", "FairUseRollupFunction")
     rolled = sum(1 for n in range(ROLLUPS) if world.ledger(f"fairuse_{n:04d}", "FAIRUSE#2026-01"))
     if rolled != ROLLUPS:
         raise AssertionError(f"{rolled} rollups for {ROLLUPS} accounts")
-    return Run("fair use", ROLLUPS, dispatcher, batches, sizes)
+    queue = world.sqs.get_queue_url(QueueName=world.template.physical_id("FairUseQueue"))["QueueUrl"]
+    for body in closing:  # after every rollup, as the delay (FairUseCloseDelaySeconds) makes it at scale
+        world.sqs.send_message(QueueUrl=queue, MessageBody=body)
+    closers, _ = drain(world, "FairUseQueue", "FairUseRollupFunction")
+    lists = [e for e in world.emails() if e.destinations["ToAddresses"] == ["director@bench.example"]]
+    if len(closing) != 1 or len(closers) != 1 or len(lists) != 1:
+        raise AssertionError(f"{len(closing)} closing messages, {len(lists)} review lists")
+    return Run("fair use", ROLLUPS, dispatcher, batches, sizes, closing=closers[0])
+
+
+def set_closing_messages_aside(world: World, queue_id: str) -> list[str]:
+    """Take the run's closing messages out of the queue (the bodies), leaving the rollups to deliver."""
+    url = world.sqs.get_queue_url(QueueName=world.template.physical_id(queue_id))["QueueUrl"]
+    received: list[dict[str, Any]] = []
+    while got := world.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        received += got
+    closing = []
+    for message in received:
+        if json.loads(message["Body"]).get("kind") == "close_run":
+            closing.append(message["Body"])
+            world.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        else:
+            world.sqs.change_message_visibility(
+                QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+            )
+    return closing
 
 
 @dataclass
@@ -259,6 +288,17 @@ def report(result: CallsResult) -> None:
                 fmt(consumer),
             ]
         )
+        if run_.closing is not None:
+            closing = run_.closing.of("dynamodb")
+            rows.append(
+                [
+                    f"{run_.name}: closing the run (once a month)",
+                    sum(closing.values()),
+                    closing["Scan"],
+                    "-",
+                    fmt(closing),
+                ]
+            )
     table(
         "DynamoDB calls (botocore before-call hooks on the functions' clients)",
         ["run", "calls", "scans", "per unit", "by operation"],

@@ -242,6 +242,38 @@ def fair_use_run(world: World, as_of: str) -> Any:
     return world.run("FairUseRollupFunction", {"as_of": as_of})
 
 
+def deliver_closing_messages_first(world: World) -> dict[str, Any]:
+    """SQS delivering a fair-use run's closing messages before the rollups it queued before them (a standard queue
+    keeps no order): every message of FairUseQueue is received, the closing ones are delivered to the function in
+    one batch, the others (and any closing message that failed) made visible again. The function's answer."""
+    queue = world.template.physical_id("FairUseQueue")
+    url = world.sqs.get_queue_url(QueueName=queue)["QueueUrl"]
+    arn = world.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    received: list[dict[str, Any]] = []
+    while got := world.sqs.receive_message(
+        QueueUrl=url, MaxNumberOfMessages=10, MessageSystemAttributeNames=["All"]
+    ).get("Messages", []):
+        received += got
+    closing = [m for m in received if json.loads(m["Body"]).get("kind") == "close_run"]
+    failed: set[str] = set()
+    result: dict[str, Any] = {}
+    if closing:
+        try:
+            result = world.invoke("FairUseRollupFunction", runtime.sqs_event(closing, arn, world.template.region))
+            failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+        except Exception as error:  # every record failed: SQS delivers them again
+            failed = {m["MessageId"] for m in closing}
+            result = {"error": repr(error)}
+    for message in received:
+        if message in closing and message["MessageId"] not in failed:
+            world.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        else:
+            world.sqs.change_message_visibility(
+                QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+            )
+    return result
+
+
 def fair_use_record(world: World, account_id: str, month: str) -> dict[str, Any] | None:
     """The stored rollup of an account-month (ledger ``FAIRUSE#<YYYY-MM>``)."""
     records = world.ledger(account_id, f"FAIRUSE#{month}")

@@ -1,4 +1,5 @@
-"""FairUseRollupFunction: monthly schedule → fan out the pending account-months; SQS batch → roll each up.
+"""FairUseRollupFunction: monthly schedule → fan out the pending account-months and each month's closing message;
+SQS batch → roll each up, or close the run (the director's review list).
 Wiring only."""
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Two fair-use rollups of the same account-month at once (spec §1, §3.3): one record and one notice each.
+"""Two fair-use rollups of the same account-month at once (spec §1, §3.3): one record and one notice each; two
+closing messages of the same run at once: one review list.
 
 The rollup services are built directly on the moto world so two of them can run side by side. moto applies a request
 without a lock, so each client here takes one shared lock per request: every request is atomic, as DynamoDB makes a
@@ -15,7 +16,7 @@ import boto3
 from overage.domain.catalog import default_catalog
 from overage.domain.instants import Month, parse_instant
 from overage.notices.outbox import NoticeOutbox
-from overage.services.fair_use import FairUseRollup, RollupMessage
+from overage.services.fair_use import CloseRunMessage, FairUseRollup, RollupMessage, parse_message
 from overage.store.accounts import AccountsStore
 from overage.store.calls import CallsStore
 from overage.store.fair_use_ledger import FairUseLedger
@@ -48,14 +49,27 @@ class Atomic:
 
 class CapturingQueue:
     def __init__(self) -> None:
-        self.bodies: list[str] = []
+        self.entries: list[dict[str, Any]] = []
 
-    def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, str]]) -> dict[str, Any]:
-        self.bodies += [entry["MessageBody"] for entry in Entries]
+    @property
+    def bodies(self) -> list[str]:
+        return [entry["MessageBody"] for entry in self.entries]
+
+    def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:
+        self.entries += Entries
         return {"Successful": [{"Id": entry["Id"]} for entry in Entries]}
 
+    def send_message(self, QueueUrl: str, MessageBody: str, **attributes: Any) -> dict[str, Any]:
+        self.entries.append({"Id": str(len(self.entries)), "MessageBody": MessageBody, **attributes})
+        return {"MessageId": str(len(self.entries))}
 
-def rollup_service(world: World, lock: threading.Lock, cls: type[FairUseRollup] = FairUseRollup) -> FairUseRollup:
+
+def rollup_service(
+    world: World,
+    lock: threading.Lock,
+    cls: type[FairUseRollup] = FairUseRollup,
+    calls_cls: type[CallsStore] = CallsStore,
+) -> FairUseRollup:
     ddb = Atomic(boto3.client("dynamodb", region_name=REGION), lock)
     outbox = NoticeOutbox(
         ledger_table=world.ledger_table,
@@ -66,7 +80,7 @@ def rollup_service(world: World, lock: threading.Lock, cls: type[FairUseRollup] 
         bus_name=world.template.physical_id("OverageBus"),
     )
     return cls(
-        calls=CallsStore(world.template.physical_id("CallsTable"), ddb),
+        calls=calls_cls(world.template.physical_id("CallsTable"), ddb),
         ledger=FairUseLedger(world.ledger_table, ddb),
         accounts=AccountsStore(world.accounts_table, ddb),
         outbox=outbox,
@@ -134,10 +148,13 @@ def test_two_concurrent_rollup_threads_write_one_record_and_send_one_notice_and_
 
     # Given one run's dispatch, its message delivered twice at once (SQS delivers at least once)
     queue = CapturingQueue()
-    dispatched = rollup_service(world, lock).dispatch(queue, "queue-url", AS_OF, datetime.now(UTC))
+    dispatched = rollup_service(world, lock).dispatch(queue, "queue-url", AS_OF, datetime.now(UTC), 300)
     assert dispatched["accounts_dispatched"] == 1
-    [body] = queue.bodies
+    body, closing_body = queue.bodies  # the account-month, then January's closing message, 300 s later
+    assert "DelaySeconds" not in queue.entries[0] and queue.entries[1]["DelaySeconds"] == 300
     message = RollupMessage.from_json(body)
+    closing = parse_message(closing_body)
+    assert closing == CloseRunMessage(JANUARY, "20260201T020000Z", AS_OF, 0)
     outcomes: list[str] = []
     errors: list[BaseException] = []
 
@@ -154,6 +171,8 @@ def test_two_concurrent_rollup_threads_write_one_record_and_send_one_notice_and_
         thread.join(timeout=60)
     assert errors == []
     assert sorted(outcomes) == ["rolled_up", "up_to_date"]
+    # and the run's closing message finds January rolled up: the director's list goes
+    assert rollup_service(world, lock).close_run(closing, queue, "queue-url", datetime.now(UTC)) == "closed"
     then_one_record_and_one_notice_each(world)
     assert fair_use_record(world, "acc_race", "2026-01")["notices"] == [  # type: ignore[index]
         "ntc_fair_use.review_acc_race_2026-01"
@@ -175,3 +194,56 @@ def test_a_call_that_arrives_while_the_month_is_being_rolled_up_is_not_lost(worl
     assert record is not None
     assert (record["revision"], record["totals"]["calls"], record["totals"]["minutes"]) == (1, 3, "75.00")
     assert len(world.notices("acc_race")) == 1
+
+
+def test_two_closing_messages_of_a_run_at_once_send_one_review_list(world: World) -> None:
+    # Given January rolled up by its run, whose closing message is delivered twice at once (at least once delivery)
+    given_a_user_in_review(world)
+    lock = threading.Lock()
+    queue = CapturingQueue()
+    service = rollup_service(world, lock)
+    service.dispatch(queue, "queue-url", AS_OF, datetime.now(UTC))
+    rollup, closing = (parse_message(body) for body in queue.bodies)
+    assert isinstance(rollup, RollupMessage) and isinstance(closing, CloseRunMessage)
+    assert service.process(rollup, datetime.now(UTC)) == "rolled_up"
+    both_read = threading.Barrier(2, timeout=20)
+    waited = threading.local()
+
+    class ReadTogether(CallsStore):
+        def director_entries(self, month: Month) -> list[dict[str, Any]]:
+            entries = super().director_entries(month)
+            if not getattr(waited, "done", False):  # each closer reads the unlisted entries before either lists them
+                waited.done = True
+                both_read.wait()
+            return entries
+
+    outcomes: list[str] = []
+    errors: list[BaseException] = []
+
+    def closer() -> None:
+        try:
+            closing_service = rollup_service(world, lock, calls_cls=ReadTogether)
+            outcomes.append(closing_service.close_run(closing, queue, "queue-url", datetime.now(UTC)))
+        except BaseException as error:  # surfaced below
+            errors.append(error)
+
+    # When both close the run at once
+    threads = [threading.Thread(target=closer) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    # Then both closed it, and the director got one list with the user in review (65:00 = 3,000 s + 900 s; training
+    # ceil((3,900 - 2,700) / 3,600) = 1 h = 60.00 GBP + 20 % VAT = 72.00 GBP)
+    assert errors == []
+    assert outcomes == ["closed", "closed"]
+    assert len(queue.entries) == 2  # neither queued itself again
+    [listing] = [e for e in world.emails() if e.destinations["ToAddresses"] == [DIRECTOR]]
+    assert listing.subject == "Fair-use review list, January 2026: 1 user in 1 account"
+    assert "acc_race / u1" in listing.body
+    assert "65.00 min, 2 calls, 1 long; training 1 h = 72.00 GBP" in listing.body
+    [event] = [e for e in world.bus_events() if e["detail-type"] == "fair_use.review_list"]
+    assert [(r["account_id"], r["user_id"]) for r in event["detail"]["reviews"]] == [("acc_race", "u1")]
+    [entry] = CallsStore(world.template.physical_id("CallsTable"), world.ddb).director_entries(JANUARY)
+    assert entry["sk"] == "REVIEW#acc_race#u1" and entry["listed_in"] == event["detail"]["notice_id"]

@@ -520,9 +520,17 @@ class CrashReport:
         return sorted(wanted - planned)
 
 
-def crash_at_every_call(world: World, logical_id: str, as_of: str, *, every_call: bool = EVERY_CALL) -> CrashReport:
+def crash_at_every_call(
+    world: World,
+    logical_id: str,
+    as_of: str,
+    *,
+    every_call: bool = EVERY_CALL,
+    run: Callable[[], None] | None = None,
+) -> CrashReport:
     """From the fixture ``world`` holds: the clean run of the scheduled job, then one run per planned fault from the
     same starting point (the run as AWS retries it, then the next run's redelivery), each compared with the clean one.
+    ``run``: the run another way than ``run_like_aws`` (a delivery order of its own), faulted the same way.
     """
     scene = Scene(world)
 
@@ -530,7 +538,10 @@ def crash_at_every_call(world: World, logical_id: str, as_of: str, *, every_call
         # Call k must be the same call in every run: the records of a batch one after another here (records handled
         # at once are tested by test_concurrent_runs and the renewal scale tests).
         with records_one_after_another(world):
-            run_like_aws(world, logical_id, {"as_of": as_of})
+            if run is not None:
+                run()
+            else:
+                run_like_aws(world, logical_id, {"as_of": as_of})
 
     def then() -> None:
         redeliver_after_lease(world, logical_id)

@@ -1,7 +1,8 @@
 """Crash at every call of a fair-use rollup run (spec §1, §3.3): the k-th DynamoDB / SES / EventBridge / SQS call
 fails, refused or applied with its reply lost; the run is retried as AWS retries it and the next run redelivers what a
 dead sender left; the rollups, month markers, the director's list and the notices end as after a clean run, and no one
-hears anything twice beyond the outbox's documented window.
+hears anything twice beyond the outbox's documented window. The second test delivers the run's closing message before
+the rollups, so it queues itself again, and fails every single call of that run.
 
 The fixture, through the real webhook and the run of 1 February: February calls of four accounts (a user in review
 with a training offer, a user over the allowance, calls without telephone support, a legacy account), and a January
@@ -11,12 +12,14 @@ call that arrived after January was rolled up, so the run of 1 March recomputes 
 from __future__ import annotations
 
 import pytest
+from overage_local import runtime
 
-from tests.reliability.harness import crash_at_every_call, quiet_functions
+from tests.reliability.harness import SCHEDULE_ATTEMPTS, crash_at_every_call, quiet_functions
 from tests.scenarios import DIRECTOR, given_february_calls_and_a_late_january_one
-from tests.support import moto_world
+from tests.support import World, call_body, deliver_closing_messages_first, moto_world, upsert_body
 
 AS_OF = "2026-03-01T02:00:00Z"
+FEB_RUN = "2026-02-01T02:00:00Z"
 
 
 @pytest.mark.slow
@@ -55,7 +58,54 @@ def test_a_fair_use_rollup_run_that_fails_at_any_call_ends_as_a_clean_run() -> N
             "sqs.SendMessageBatch",
             "dynamodb.BatchWriteItem",
             "dynamodb.TransactWriteItems",
-            "dynamodb.PutItem",
+            "dynamodb.UpdateItem",
+            "sesv2.SendEmail",
+            "eventbridge.PutEvents",
+        }
+    )
+
+
+def closing_messages_first(world: World, as_of: str) -> None:
+    """The run of ``as_of`` (its invocation retried as AWS does), its closing messages delivered before the rollups
+    (they find the month unfinished and queue themselves again), then the queue drained."""
+    for _attempt in range(SCHEDULE_ATTEMPTS):
+        try:
+            world.invoke("FairUseRollupFunction", {"as_of": as_of})
+            break
+        except Exception:  # Lambda retries the invocation
+            continue
+    deliver_closing_messages_first(world)
+    runtime.drain_queues(world.template, world.endpoint_url)
+
+
+@pytest.mark.slow
+def test_a_closing_message_that_waits_for_the_rollups_ends_as_a_clean_run_whichever_call_fails() -> None:
+    with moto_world({"LogLevel": "ERROR"}) as world, quiet_functions():
+        # Given one complete GBP account, one paying user, 61:40 of January calls (review: over 60:00)
+        world.accepted(upsert_body("acc_wait", package="complete", currency="GBP", paying_users=1))
+        world.accepted(call_body("acc_wait", "wt_1", "2026-01-12T09:00:00Z", 3700))
+        report = crash_at_every_call(
+            world, "FairUseRollupFunction", FEB_RUN, every_call=True, run=lambda: closing_messages_first(world, FEB_RUN)
+        )
+
+    # The clean run: the closing message looked before the rollup and queued itself again, then sent the list
+    assert [c.operation for c in report.calls if c.service == "sqs"] == ["SendMessageBatch"] * 2 + ["SendMessage"]
+    assert sorted((to, subject) for to, subject, _ in report.clean.emails) == [
+        ("['billing@acc_wait.example']", "Telephone support in January 2026: use under review"),
+        (f"['{DIRECTOR}']", "Fair-use review list, January 2026: 1 user in 1 account"),
+    ]
+    [listing] = [body for to, _, body in report.clean.emails if DIRECTOR in to]
+    # ceil((3,700 - 2,700) / 3,600) = 1 h of training at 60.00 GBP + 20 % VAT
+    assert "acc_wait / u1" in listing and "61.67 min, 1 call, 1 long; training 1 h = 72.00 GBP" in listing
+    entry = report.clean.items["CallsTable"][("DIRECTOR#2026-01", "REVIEW#acc_wait#u1")]
+    assert '"listed_in": "ntc_fair_use.review_list_#fair-use-director_2026-01_20260201T020000Z_0"' in entry
+    # And whichever call of that run failed (every one, in every mode), it ended as the clean run did
+    report.assert_every_fault_recovered(
+        {
+            "sqs.SendMessageBatch",
+            "sqs.SendMessage",
+            "dynamodb.BatchWriteItem",
+            "dynamodb.TransactWriteItems",
             "dynamodb.UpdateItem",
             "sesv2.SendEmail",
             "eventbridge.PutEvents",

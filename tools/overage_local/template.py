@@ -36,6 +36,10 @@ SENDER_EMAIL_PARAMETER = "SenderEmail"
 DEFAULT_FEEDBACK_SECRET = "local-feedback-secret"  # noqa: S105 - a published local-only default  # nosec B105
 FEEDBACK_SECRET_ENV = "OVERAGE_FEEDBACK_SECRET"  # noqa: S105 - an environment variable's name  # nosec B105
 FEEDBACK_SECRET_PARAMETER = "FeedbackSecretParameterName"  # noqa: S105 - a template parameter name  # nosec B105
+# Template parameters a local run gives another default (an override still wins): the local runner delivers a queue's
+# messages at once, so it does not wait out a message's delay (SQS DelaySeconds) either, as it does not wait out a
+# visibility timeout: a fair-use run's closing message looks again at once.
+LOCAL_PARAMETER_DEFAULTS = {"FairUseCloseDelaySeconds": "0"}
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}  # moto's  # nosec B105
 
 FUNCTION_TYPES = frozenset({"AWS::Serverless::Function"})
@@ -503,6 +507,8 @@ class LocalTemplate:
         spec = self.parameters[name] or {}
         if name in self.parameter_overrides:
             value = self.parameter_overrides[name]
+        elif name in LOCAL_PARAMETER_DEFAULTS:
+            value = LOCAL_PARAMETER_DEFAULTS[name]
         elif "Default" in spec:
             value = spec["Default"]
         else:

@@ -113,6 +113,7 @@ def fair_use_rollup(settings: FairUseSettings) -> FairUseJob:
         queue_url=settings.fair_use_queue_url,
         clock=clock,
         batch_workers=settings.batch_workers,
+        close_delay_seconds=settings.fair_use_close_delay_seconds,
     )
 
 

@@ -25,9 +25,13 @@ def batches(items: Iterable[Item], size: int = SQS_BATCH) -> Iterator[list[Item]
         yield batch
 
 
-def send_batch(sqs: Any, queue_url: str, bodies: list[str], what: str) -> int:
-    """Queue up to ten message bodies in one call; raise if SQS refused any of them. Returns how many were queued."""
-    entries = [{"Id": str(n), "MessageBody": body} for n, body in enumerate(bodies)]
+def send_batch(sqs: Any, queue_url: str, bodies: list[str], what: str, *, delay_seconds: int | None = None) -> int:
+    """Queue up to ten message bodies in one call (each held back ``delay_seconds``, SQS's DelaySeconds, when
+    given); raise if SQS refused any of them. Returns how many were queued."""
+    entries: list[dict[str, Any]] = [{"Id": str(n), "MessageBody": body} for n, body in enumerate(bodies)]
+    if delay_seconds is not None:
+        for entry in entries:
+            entry["DelaySeconds"] = delay_seconds
     response = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
     failed = response.get("Failed") or []
     if failed:

@@ -3,9 +3,12 @@
 ``call_completed`` stores each call once per call id with the entitlement in force when the call started (the account
 as it stands, or as it was before a plan change applied since), and marks its month pending (a month already rolled up
 becomes dirty). ``FairUseRollup.dispatch`` runs on the schedule: it finds every pending account-month up to the
-previous month through ``PendingIndex`` and fans them out to the rollup queue. ``FairUseRollup.process`` runs per
-message: one transaction writes the month's rollup record (or replaces it), the month marker and the account's notice
-when it has something new to say; the last message of a run sends the director's review list for the month.
+previous month through ``PendingIndex`` and fans them out to the rollup queue, then queues one closing message per
+month of the run. ``FairUseRollup.process`` runs per message: one batched read, the month's calls, and one transaction
+writing the month's rollup record (or replacing it), the month marker, its review entries, the run's bookkeeping and
+the account's notice when it has something new to say. ``FairUseRollup.close_run`` runs per closing message: once
+every account-month of the run's month is rolled up it sends the director's review list for the month; until then it
+queues itself again, a delay later, for a bounded number of rounds.
 """
 
 from __future__ import annotations
@@ -25,14 +28,13 @@ from overage.domain.fair_use import (
     MonthRollup,
     SubscriptionAt,
     entitlement,
-    month_shard,
     roll_up,
     subscription_at,
 )
 from overage.domain.fair_use import account_notice as account_notice_decision
 from overage.domain.instants import Month, parse_instant, previous_month, to_key
 from overage.domain.notice import Notice
-from overage.errors import Conflict, InvalidRequest, NotFound, StoreError
+from overage.errors import Conflict, InvalidRequest, NotFound, OverageError, StoreError
 from overage.notices.fair_use import (
     account_notice,
     not_entitled_entry,
@@ -43,7 +45,7 @@ from overage.notices.fair_use import (
 from overage.notices.outbox import NoticeOutbox
 from overage.runtime import aws
 from overage.runtime.config import Settings
-from overage.runtime.fanout import fan_out, send_batch
+from overage.runtime.fanout import batches, fan_out, send_batch
 from overage.runtime.observability import correlate, count, logger
 from overage.runtime.sqs_batch import SqsRecord
 from overage.services import deps as stores
@@ -61,6 +63,14 @@ ENTRIES_IN_ROLLUP = 90  # review entries written in the rollup's own transaction
 LIST_CHUNK = 50  # entries per review-list email: one transaction lists them (TransactWriteItems takes 100)
 COMMIT_ATTEMPTS = 5
 LIST_ATTEMPTS = 100  # emails of up to LIST_CHUNK entries each, and retries after losing a race
+# Looks a closing message takes at whether its run's month is rolled up before it gives up (an error, a metric and
+# SQS's retries, then the dead-letter queue): 24 rounds of the template's 300 s delay wait two hours.
+CLOSE_ROUNDS = 24
+
+
+class RunNotFinished(OverageError):
+    """A run's month still has account-months to roll up after every round of its closing message (one of them
+    keeps failing, or waits in the dead-letter queue): the director's list is held back, not lost."""
 
 
 # ---------------------------------------------------------------------------------------- calls in
@@ -147,8 +157,50 @@ class RollupMessage:
 
     @classmethod
     def from_json(cls, body: str) -> RollupMessage:
-        data = json.loads(body)
+        return cls.from_data(json.loads(body))
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> RollupMessage:
         return cls(data["account_id"], Month.parse(data["month"]), data["run"], parse_instant(data["as_of"]))
+
+
+@dataclass(frozen=True)
+class CloseRunMessage:
+    """The run's closing message for one month: queued after the dispatch, it sends the month's review list once the
+    run's account-months are all rolled up; ``round`` counts its looks (0 for the dispatch's)."""
+
+    month: Month
+    run: str
+    as_of: datetime
+    round: int = 0
+
+    KIND = "close_run"
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "kind": self.KIND,
+                "month": str(self.month),
+                "run": self.run,
+                "as_of": self.as_of.isoformat(),
+                "round": self.round,
+            }
+        )
+
+    def next_round(self) -> CloseRunMessage:
+        return CloseRunMessage(self.month, self.run, self.as_of, self.round + 1)
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> CloseRunMessage:
+        return cls(Month.parse(data["month"]), data["run"], parse_instant(data["as_of"]), int(data["round"]))
+
+
+def parse_message(body: str) -> RollupMessage | CloseRunMessage:
+    """A message of the rollup queue: an account-month to roll up, or a run's closing message (``kind``)."""
+    data = json.loads(body)
+    if data.get("kind") == CloseRunMessage.KIND:
+        return CloseRunMessage.from_data(data)
+    return RollupMessage.from_data(data)
 
 
 @dataclass(frozen=True)
@@ -185,9 +237,12 @@ class FairUseRollup:
         self.director_email = director_email
 
     # ------------------------------------------------------------------ the schedule
-    def dispatch(self, sqs: Any, queue_url: str, as_of: datetime, now: datetime) -> dict[str, Any]:
+    def dispatch(
+        self, sqs: Any, queue_url: str, as_of: datetime, now: datetime, close_delay_seconds: int = 0
+    ) -> dict[str, Any]:
         """Queue every pending account-month up to the previous month of ``as_of`` (catch-up and dirty months
-        included), recording each before it is queued so the run knows when it is finished."""
+        included), recording each before it is queued so the run knows when it is finished; then one closing message
+        per month of the run (``close_delay_seconds`` later), which sends the month's review list."""
         month = previous_month(as_of.astimezone(UTC).date())
         run = run_key(as_of)
         # With the months an earlier attempt of this run queued: their messages may all be processed by now (so they
@@ -213,31 +268,48 @@ class FairUseRollup:
                 yield account_id, m
 
         sent = fan_out(pending(), send)
-        lists = 0
-        for m in sorted(months):
-            self.calls.mark_dispatched(run, m, now)
-            if self.calls.run_finished(run, m):  # nothing queued for it, or every message already processed
-                lists += self.send_review_list(m, run, as_of, now)
+        # Queued only now, after every rollup message of this attempt (each recorded before it was queued): a closing
+        # message that finds none of them left knows the month is done. A retried or repeated dispatch queues its own;
+        # whichever closes first sends the list, the others find nothing left to list.
+        closing = [CloseRunMessage(m, run, as_of).to_json() for m in sorted(months)]
+        for batch in batches(closing):
+            send_batch(sqs, queue_url, batch, "closing", delay_seconds=close_delay_seconds)
         logger.info(
             "fair-use rollup dispatched",
             extra={"as_of": as_of.isoformat(), "month": str(month), "accounts": sent, "months": len(months)},
         )
-        return {
-            "month": str(month),
-            "months": [str(m) for m in sorted(months)],
-            "accounts_dispatched": sent,
-            "review_lists_sent": lists,
-        }
+        return {"month": str(month), "months": [str(m) for m in sorted(months)], "accounts_dispatched": sent}
 
     # ------------------------------------------------------------------ one queue message
     def process(self, message: RollupMessage, now: datetime) -> str:
-        """Roll up one account-month, then, if it was the run's last for that month, send the director's list."""
+        """Roll up one account-month and close its item of the run's bookkeeping (the director's list is the closing
+        message's: ``close_run``)."""
         outcome = self.roll_up_account(message.account_id, message.month, message.as_of, now, run=message.run)
         if outcome != "rolled_up":  # a rollup closes the run's item in its own transaction
             self.calls.done(message.run, message.month, message.account_id)
-        if self.calls.run_finished(message.run, message.month, first_shard=month_shard(message.account_id)):
-            self.send_review_list(message.month, message.run, message.as_of, now)
         return outcome
+
+    def close_run(
+        self, message: CloseRunMessage, sqs: Any, queue_url: str, now: datetime, delay_seconds: int = 0
+    ) -> str:
+        """``closed`` when every account-month of the run's month is rolled up (the director's list sent, if it has
+        anything new), ``waiting`` when it queued itself again ``delay_seconds`` later. After ``CLOSE_ROUNDS`` looks
+        it raises ``RunNotFinished`` (logged, counted): SQS retries it, then keeps it in the dead-letter queue."""
+        extra = {"month": str(message.month), "run": message.run, "round": message.round}
+        if self.calls.run_finished(message.run, message.month):
+            lists = self.send_review_list(message.month, message.run, message.as_of, now)
+            logger.info("fair-use run closed", extra=extra | {"review_lists": lists})
+            return "closed"
+        if message.round + 1 >= CLOSE_ROUNDS:
+            logger.error("fair-use run not finished after every round: the review list is held back", extra=extra)
+            count("FairUseReviewListHeldBack")
+            raise RunNotFinished(
+                f"the fair-use run {message.run} still has account-months of {message.month} to roll up after "
+                f"{CLOSE_ROUNDS} rounds; the review list goes once they are rolled up (redrive the dead-letter queue)"
+            )
+        sqs.send_message(QueueUrl=queue_url, MessageBody=message.next_round().to_json(), DelaySeconds=delay_seconds)
+        logger.info("fair-use run not finished yet: closing again later", extra=extra)
+        return "waiting"
 
     def roll_up_account(
         self, account_id: str, month: Month, as_of: datetime, now: datetime, run: str | None = None
@@ -393,28 +465,41 @@ def service(settings: Settings, catalog: Catalog, director_email: str) -> FairUs
 
 
 class FairUseJob:
-    """FairUseRollupFunction's two entry points: the schedule's run and one queue record (one account-month)."""
+    """FairUseRollupFunction's two entry points: the schedule's run and one queue record (an account-month, or a
+    run's closing message)."""
 
     def __init__(
-        self, *, rollup: FairUseRollup, sqs: Any, queue_url: str, clock: Callable[[], datetime], batch_workers: int
+        self,
+        *,
+        rollup: FairUseRollup,
+        sqs: Any,
+        queue_url: str,
+        clock: Callable[[], datetime],
+        batch_workers: int,
+        close_delay_seconds: int,
     ) -> None:
         self.rollup = rollup
         self.sqs = sqs
         self.queue_url = queue_url
         self.clock = clock
         self.batch_workers = batch_workers
+        self.close_delay_seconds = close_delay_seconds
 
     def start_run(self, as_of: datetime, now: datetime) -> dict[str, Any]:
         correlate("fair-use", as_of.isoformat())
         redelivered = self.rollup.outbox.redeliver_stale(now)
-        result = self.rollup.dispatch(self.sqs, self.queue_url, as_of, now)
+        result = self.rollup.dispatch(self.sqs, self.queue_url, as_of, now, self.close_delay_seconds)
         count("FairUseAccountMonthsDue", result["accounts_dispatched"])
         return {"as_of": as_of.isoformat(), **result, "notices_redelivered": redelivered}
 
     def handle_record(self, record: SqsRecord) -> None:
-        message = RollupMessage.from_json(record["body"])
-        logger.thread_safe_append_keys(account_id=message.account_id, month=str(message.month))
+        message = parse_message(record["body"])
         correlate("fair-use", message.as_of.isoformat())
+        if isinstance(message, CloseRunMessage):
+            logger.thread_safe_append_keys(month=str(message.month))
+            self.rollup.close_run(message, self.sqs, self.queue_url, self.clock(), self.close_delay_seconds)
+            return
+        logger.thread_safe_append_keys(account_id=message.account_id, month=str(message.month))
         outcome = self.rollup.process(message, self.clock())
         count("FairUseRollups" if outcome == "rolled_up" else "FairUseUpToDate")
 

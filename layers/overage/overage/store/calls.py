@@ -15,10 +15,10 @@ Items (every ``pk`` starts with a fixed prefix, so no account id can collide wit
 - the director's review list: ``pk = DIRECTOR#<YYYY-MM>``, ``sk = REVIEW#<account>#<user>`` (a user in review) or
   ``NOTENT#<account>`` (calls without telephone support); ``listed_in`` names the email that listed it;
 - a run's bookkeeping: ``pk = RUN#<run>#<YYYY-MM>#<shard>``, ``sk = <account>`` for each account-month dispatched
-  and not yet rolled up, ``pk = RUN#<run>``, ``sk = MONTHS`` naming every month the run queued messages for (so a
-  retried dispatch finishes the months an earlier attempt queued), and ``pk = RUN#<run>#<YYYY-MM>``,
-  ``sk = DISPATCHED`` once every message of the month is
-  queued. They expire (TTL ``expires_at``).
+  and not yet rolled up, and ``pk = RUN#<run>``, ``sk = MONTHS`` naming every month the run queued messages for (so a
+  retried dispatch closes the months an earlier attempt queued). A month of a run is finished when none of its
+  shards holds an account-month: the run's closing message (queued after every rollup message of the dispatch)
+  checks that once per round. They expire (TTL ``expires_at``).
 """
 
 from __future__ import annotations
@@ -401,36 +401,11 @@ class CallsStore:
             raise store_error(error, "reading a run's months") from error
         return {Month.parse(text) for text in (response.get("Item") or {}).get("months", {}).get("SS", [])}
 
-    def mark_dispatched(self, run: str, month: Month, now: datetime) -> None:
+    def run_finished(self, run: str, month: Month) -> bool:
+        """No account-month of the run's month is left to roll up: one Query (Limit 1) per shard, stopping at the
+        first shard that still holds one. Asked by the run's closing message, queued after the whole dispatch."""
         try:
-            self.client.put_item(
-                TableName=self.table,
-                Item={
-                    "pk": {"S": f"RUN#{run}#{month}"},
-                    "sk": {"S": "DISPATCHED"},
-                    "expires_at": {"N": str(_epoch(now + RUN_TTL))},
-                },
-            )
-        except ClientError as error:
-            raise store_error(error, "closing a run's dispatch") from error
-
-    def run_finished(self, run: str, month: Month, first_shard: str | None = None) -> bool:
-        """Every account-month of the run's month is dispatched and rolled up (the cheapest shard checked first)."""
-        shards = all_month_shards()
-        if first_shard is not None:
-            shards.remove(first_shard)
-            shards.insert(0, first_shard)
-        try:
-            if self._any(run_pk(run, month, shards[0])):
-                return False
-            flag = self.client.get_item(
-                TableName=self.table,
-                Key={"pk": {"S": f"RUN#{run}#{month}"}, "sk": {"S": "DISPATCHED"}},
-                ConsistentRead=True,
-            )
-            if "Item" not in flag:
-                return False
-            return not any(self._any(run_pk(run, month, shard)) for shard in shards[1:])
+            return not any(self._any(run_pk(run, month, shard)) for shard in all_month_shards())
         except ClientError as error:
             raise store_error(error, "checking a run") from error
 
