@@ -128,7 +128,7 @@ def test_a_closing_message_delivered_before_the_rollups_queues_itself_again_and_
     assert [body.get("account_id", body.get("round")) for body in waiting(world)] == ["acc_a", "acc_b", "acc_c", 1]
     # When the queue is delivered
     drain(world)
-    # Then the director got the list once, when the last account-month was rolled up
+    # Then the director got the list once, by the closing message that found every account-month rolled up
     then_the_director_got_one_list_of_alice_and_bob(world)
 
 
