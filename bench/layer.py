@@ -11,6 +11,7 @@ The boto3 install is cached per content; the layer is built afresh each run (pip
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -19,6 +20,7 @@ import sys
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYER = ROOT / "layers" / "overage"
@@ -137,4 +139,38 @@ def lambda_like_site() -> Site | None:
         f"{boto3_pin()} with its bytecode; Python {version} ({python}) -S -B",
         python,
         layer.parent,
+    )
+
+
+def run_in_function(
+    site: Site,
+    template: Any,
+    logical_id: str,
+    worker: Path,
+    job: dict[str, Any],
+    *,
+    endpoint: str | None,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``worker`` (a bench script reading ``job`` as JSON on stdin) in a Lambda-like process of one function: the
+    site's Python and layer, the function's code directory as its working directory, and the function's environment
+    from the template (``endpoint``: the local AWS it talks to, None for none) with fake credentials and ``env``.
+    ``job`` gets the function's code path and handler module."""
+    from overage_local.runtime import function_env
+
+    code = template.function_code(logical_id)
+    environment = function_env(template, logical_id, endpoint) | {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
+        "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
+        **(env or {}),
+    }
+    return subprocess.run(
+        site.command(str(worker)),
+        input=json.dumps({"path": site.path(code.code_dir), "module": code.module, **job}),
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=site.function_dir(code.code_dir),
     )

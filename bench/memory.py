@@ -27,7 +27,7 @@ from overage_local.runtime import function_env
 from overage_local.template import LocalTemplate
 
 from bench import seed
-from bench.layer import ROOT, Site
+from bench.layer import ROOT, Site, run_in_function
 from bench.probe import table
 from tests.support import World, call_body, contacts_body, profiles_body, rest_event, upsert_body
 
@@ -144,7 +144,6 @@ def _seed(world: World, ddb: Any) -> None:
 
 
 def _run_worker(site: Site, template: LocalTemplate, endpoint: str, logical_id: str, events: list[Any]) -> Memory:
-    code = template.function_code(logical_id)
     configured = int(template.function_setting(logical_id, "MemorySize", 128))
     local = template.for_endpoint(endpoint)
     drain = [
@@ -152,29 +151,9 @@ def _run_worker(site: Site, template: LocalTemplate, endpoint: str, logical_id: 
         for s in template.sqs_event_sources()
         if s.function_id == logical_id
     ]
-    env = function_env(template, logical_id, endpoint) | {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
-        "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
-    }
-    job = {
-        "path": site.path(code.code_dir),
-        "module": code.module,
-        "attribute": code.attribute,
-        "name": logical_id,
-        "memory": configured,
-        "events": events,
-        "drain": drain,
-    }
-    result = subprocess.run(
-        site.command(str(WORKER)),
-        input=json.dumps(job),
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=site.function_dir(code.code_dir),
-    )
+    code = template.function_code(logical_id)
+    job = {"attribute": code.attribute, "name": logical_id, "memory": configured, "events": events, "drain": drain}
+    result = run_in_function(site, template, logical_id, WORKER, job, endpoint=endpoint)
     if result.returncode != 0:
         return Memory(logical_id, None, None, 0, configured, result.stderr.strip().splitlines()[-1][:200])
     answer = json.loads(result.stdout.strip().splitlines()[-1])

@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import pickle
 import statistics
-import subprocess
 import tempfile
 from collections import Counter
 from collections.abc import Iterator
@@ -36,11 +34,10 @@ from overage.runtime import aws
 from overage.store.dynamo import from_item
 from overage.store.report_index import EPISODE_MARKER_TYPE as MARKER
 from overage.store.report_index import PROJECTED, REPORT_KEY, ReportRecords
-from overage_local.runtime import function_env
 
 from bench import seed
 from bench.calls import dynamo_size
-from bench.layer import ROOT, Site
+from bench.layer import ROOT, Site, run_in_function
 from bench.model import FULL_VCPU_MB, LATENCY
 from bench.probe import probing, table
 from tests.scenarios import (
@@ -232,25 +229,13 @@ def run_worker(site: Site, files: list[list[str]]) -> dict[str, Any]:
     from overage_local.template import LocalTemplate
 
     template = LocalTemplate.from_file(ROOT / "template.yaml")
-    code = template.function_code("UsageReportFunction")
-    env = function_env(template, "UsageReportFunction", None) | {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
+    quiet = {
         "POWERTOOLS_LOG_LEVEL": "ERROR",
         "POWERTOOLS_METRICS_DISABLED": "true",
         "POWERTOOLS_TRACE_DISABLED": "true",
     }
-    job = {"path": site.path(code.code_dir), "module": code.module, "month": str(MONTH), "shards": files}
-    result = subprocess.run(
-        site.command(str(WORKER)),
-        input=json.dumps(job),
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=site.function_dir(code.code_dir),
-    )
+    job = {"month": str(MONTH), "shards": files}
+    result = run_in_function(site, template, "UsageReportFunction", WORKER, job, endpoint=None, env=quiet)
     if result.returncode != 0:
         raise RuntimeError(f"the report worker failed: {result.stderr.strip()[-2000:]}")
     answer: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
