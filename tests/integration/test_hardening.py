@@ -136,10 +136,10 @@ def test_a_notice_that_keeps_failing_never_stops_the_daily_run(world: World) -> 
     # When the run of 10 Mar redelivers them and one of them fails again (every time)
     real_deliver = NoticeOutbox.deliver
 
-    def deliver(self: Any, notice: Any, now: datetime) -> None:
+    def deliver(self: Any, notice: Any, now: datetime, **options: Any) -> None:
         if notice.account_id == "acc_stale" and notice.kind == "invoice.issued" and "2026-02-10" in notice.notice_id:
             raise RuntimeError("EventBridge refused it again")
-        real_deliver(self, notice, now)
+        real_deliver(self, notice, now, **options)
 
     with mock.patch.object(NoticeOutbox, "deliver", deliver):
         result = world.renewal("2026-03-10T00:15:00Z")
