@@ -131,7 +131,9 @@ def main() -> int:
         print("\n(cold start and memory skipped: the layer's requirements could not be installed)")
     else:
         base_ms, cold = cold_start.run(site)
-        cold_start.report(site, base_ms, cold)
+        with quiet():
+            first = cold_start.first_request(site)
+        cold_start.report(site, base_ms, cold, first)
         cold_start.report_pieces(cold_start.pieces(site))
         step("cold start")
         with quiet():

@@ -5,6 +5,7 @@ Validation errors name each bad field with a dotted path (``data.count``) so an 
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from datetime import UTC, date, datetime, timedelta
@@ -22,6 +23,7 @@ from pydantic import (
     ValidationError,
     WithJsonSchema,
 )
+from pydantic_core import from_json
 
 from overage.domain.instants import FIRST_YEAR, LAST_YEAR, in_supported_years
 from overage.errors import InvalidRequest, MalformedRequest
@@ -157,9 +159,10 @@ VatNumber = Annotated[
 ]
 
 
-# defer_build (here and on _Envelope): the events are validated through ``_adapter`` below, whose one validator,
-# built at import, holds every event's; without it each class would also compile a validator of its own at import,
-# which nothing uses (a class built directly compiles its own on first use). Cold start, issue 20.
+# defer_build (here and on _Envelope): each event type compiles its validator (with its data's) on the first event of
+# that type the container receives, by pydantic's own deferred build (``parse_crm_event`` validates with the event's
+# own class, never with a union of all ten): a container pays for the types it receives, not for all ten at import.
+# Cold start, issue 20.
 class _Data(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
@@ -326,12 +329,31 @@ EVENT_TYPES: tuple[str, ...] = (
     "grace.extend_requested",
 )
 
-_adapter: TypeAdapter[Any] = TypeAdapter(CrmEvent)
+EVENT_CLASSES: dict[str, type[AnyCrmEvent]] = {
+    "account.upserted": AccountUpserted,
+    "contacts.counted": ContactsCounted,
+    "profiles.counted": ProfilesCounted,
+    "call.completed": CallCompleted,
+    "plan.change_requested": PlanChangeRequested,
+    "payment.received": PaymentReceived,
+    "credit.refunded": CreditRefunded,
+    "invoice.void_requested": InvoiceVoidRequested,
+    "credit.granted": CreditGranted,
+    "grace.extend_requested": GraceExtendRequested,
+}
+TYPE_MESSAGE = f"type must be one of: {', '.join(EVENT_TYPES)}"
+
+
+@functools.cache
+def _union_adapter() -> TypeAdapter[Any]:
+    """The discriminated union of every event type: only the OpenAPI document needs it (``crm_event_schema``), so
+    it is built on the first request for that document, never on the ingest path."""
+    return TypeAdapter(CrmEvent)
 
 
 def crm_event_schema() -> dict[str, Any]:
     """JSON schema of the webhook body (published in the OpenAPI document)."""
-    return _adapter.json_schema(ref_template="#/components/schemas/{model}")
+    return _union_adapter().json_schema(ref_template="#/components/schemas/{model}")
 
 
 class MalformedJson(MalformedRequest, ValueError):
@@ -351,11 +373,12 @@ def _not_json_constant(name: str) -> Any:
     raise MalformedJson(f"{name} is not a JSON value")
 
 
-def check_json(raw: str | bytes) -> None:
+def check_json(raw: str | bytes) -> Any:
     """What RFC 8259 says a JSON text is, which pydantic's parser is lenient about: no ``NaN``/``Infinity`` and no
-    key twice in an object (pydantic would keep the last one). ``MalformedJson`` otherwise (a 400)."""
+    key twice in an object (pydantic would keep the last one). ``MalformedJson`` otherwise (a 400). Returns the
+    document."""
     try:
-        json.loads(raw, object_pairs_hook=_unique_keys, parse_constant=_not_json_constant)
+        return json.loads(raw, object_pairs_hook=_unique_keys, parse_constant=_not_json_constant)
     except ValueError as error:  # json.JSONDecodeError and UnicodeDecodeError are ValueErrors
         if isinstance(error, MalformedJson):
             raise
@@ -368,11 +391,22 @@ def parse_crm_event(raw: str | bytes) -> AnyCrmEvent:
     """Parse and validate a raw body in strict JSON mode (``"205"`` is not a count).
 
     Raises ``MalformedJson`` (400) when the body is not JSON (``check_json``), else ``InvalidRequest`` (422) naming
-    each bad field.
+    each bad field. The envelope's ``type`` picks the class that validates the body (``EVENT_CLASSES``); the answer
+    is the one the discriminated union of every type gives (a test compares them): a body that is not an object is
+    named ``body``, a missing or unknown ``type`` is named ``type``.
     """
-    check_json(raw)
+    document = check_json(raw)
+    tag = document.get("type") if isinstance(document, dict) else None
+    model = EVENT_CLASSES.get(tag) if isinstance(tag, str) else None
+    if model is None:
+        try:
+            from_json(raw)  # pydantic's own parser first, as the union did: what it refuses is a 400
+        except ValueError as error:
+            raise MalformedJson(f"Invalid JSON: {error}") from None
+        field, message = ("type", TYPE_MESSAGE) if isinstance(document, dict) else ("body", "Input should be an object")
+        raise InvalidRequest("the event does not match the webhook contract", {field: message})
     try:
-        return _adapter.validate_json(raw, strict=True)
+        return model.model_validate_json(raw, strict=True)
     except ValidationError as error:
         invalid = [e for e in error.errors(include_url=False) if e["type"] == "json_invalid"]
         if invalid:
@@ -397,7 +431,7 @@ def field_errors(error: ValidationError) -> list[dict[str, str]]:
             loc = loc[1:]
         if item["type"] in {"union_tag_invalid", "union_tag_not_found"}:
             field = "type"
-            message = f"type must be one of: {', '.join(EVENT_TYPES)}"
+            message = TYPE_MESSAGE
         else:
             field = ".".join(loc) or "body"
             # A rule of ours (ValueError in a validator): its own words, without pydantic's "Value error, " prefix.
