@@ -485,11 +485,11 @@ def interleave(worker, before_its_first_write) -> None:  # type: ignore[no-untyp
     original = worker.engine.invoicing.issue
     raced: list[bool] = []
 
-    def issue(compose, action):  # type: ignore[no-untyped-def]
+    def issue(compose, action, **kwargs):  # type: ignore[no-untyped-def]
         if not raced:
             raced.append(True)
             before_its_first_write()
-        return original(compose, action)
+        return original(compose, action, **kwargs)
 
     worker.engine.invoicing.issue = issue
 
@@ -756,3 +756,56 @@ def test_a_late_count_before_a_pending_change_applied_at_renewal_is_resolved_by_
         ("subscription", "24.00"),
         ("profile_packs", "10.00"),
     ]
+
+
+def test_the_grace_end_run_reads_the_account_with_its_series_counters_and_no_history(world: World) -> None:
+    from tests.support import dynamodb_calls, series_of
+
+    # Given 230 profiles (limit 200) counted on 1 March at 09:00, nothing counted since: the grace ends 15 March 09:00
+    given_account(world)
+    counted = profiles_body(ACC, "2026-03-01T09:00:00Z", 230)
+    world.webhook(counted)
+    # When the run after the grace end happens
+    calls = dynamodb_calls(lambda: grace_run(world, "2026-03-16T00:05:00Z"))
+    # Then the fee: 30 profiles over × 1.00 USD, priced from the 1 March count (the one on the account item)
+    [invoice] = world.invoices(ACC)
+    assert [(line["quantity"], line["unit_price"], line["amount"]) for line in invoice["lines"]] == [
+        (30, "1.00", "30.00")
+    ]
+    assert (invoice["gross"], invoice["number"]) == ("30.00", f"{series_of(ACC, 'USD', 2026)}-1")
+    assert invoice["lines"][0]["evidence"] == {
+        "event_type": "profiles.counted",
+        "event_id": counted["id"],
+        "occurred_at": "2026-03-01T09:00:00.000000Z",
+        "count": 230,
+    }
+    # and the account was read once, with the counters of its 2026 series, and its snapshot history not at all: the
+    # schedule's 49 queries (quiet-run test), one BatchGetItem, the step's transaction, the notice marked sent
+    assert calls == {"Query": 49, "BatchGetItem": 1, "TransactWriteItems": 1, "UpdateItem": 1}
+
+
+def test_a_count_changed_after_the_grace_end_still_bills_the_count_at_the_grace_end(world: World) -> None:
+    from tests.support import dynamodb_calls
+
+    # Given 230 profiles on 1 March at 09:00 (the grace ends 15 March 09:00), then 260 at 09:30 on the 15th
+    given_account(world)
+    counted = profiles_body(ACC, "2026-03-01T09:00:00Z", 230)
+    world.webhook(counted)
+    world.webhook(profiles_body(ACC, "2026-03-15T09:30:00Z", 260))
+    assert world.account_item(ACC)["profiles_count"] == 260
+    # When the run after the grace end happens
+    calls = dynamodb_calls(lambda: grace_run(world, "2026-03-16T00:05:00Z"))
+    # Then the fee is (230 - 200) × 1.00 = 30.00 USD, not 60.00: the count in force at the grace end, from the history
+    [invoice] = world.invoices(ACC)
+    assert [(line["quantity"], line["amount"]) for line in invoice["lines"]] == [(30, "30.00")]
+    assert (invoice["net"], invoice["vat"], invoice["gross"]) == ("30.00", "0.00", "30.00")
+    assert invoice["lines"][0]["evidence"] == {
+        "event_type": "profiles.counted",
+        "event_id": counted["id"],
+        "occurred_at": "2026-03-01T09:00:00.000000Z",
+        "count": 230,
+    }
+    episode = world.account_item(ACC)["open_episode"]
+    assert (episode["count"], episode["fee_count"]) == (260, 230)
+    # the item's count is newer than the grace end: the history was queried (one Query more than the schedule's)
+    assert calls == {"Query": 49 + 1, "BatchGetItem": 1, "TransactWriteItems": 1, "UpdateItem": 1}

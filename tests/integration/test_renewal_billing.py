@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+
 from tests.support import World, contacts_body, series_of, upsert_body
 
 
@@ -249,3 +251,69 @@ def test_a_count_based_line_names_the_snapshot_it_was_priced_from(world: World) 
         "active": 130,
         "archived": 12,
     }
+
+
+def test_a_catch_up_numbers_from_the_counter_read_with_the_account_and_reads_no_counter_alone(world: World) -> None:
+    from tests.support import dynamodb_calls
+
+    # Given a monthly USD account (t50: 24.00 a month, no VAT) whose 10 February run never happened
+    world.webhook(upsert_body("acc_1", billing_cycle="monthly", started_on="2026-01-10", customer_since="2026-01-10"))
+    # When the run of 10 March bills both dates
+    calls = dynamodb_calls(lambda: world.renewal("2026-03-10T00:15:00Z"))
+    # Then two invoices, numbered 1 and 2 in the account's 2026 USD series, 24.00 each
+    series = series_of("acc_1", "USD", 2026)
+    invoices = world.invoices("acc_1")
+    assert [(i["period_start"], i["number"], i["gross"]) for i in invoices] == [
+        ("2026-02-10", f"{series}-1", "24.00"),
+        ("2026-03-10", f"{series}-2", "24.00"),
+    ]
+    assert world.ledger(f"SERIES#{series}", "COUNTER")[0]["last_sequence"] == 2
+    # and the account was read once, with the counters of its 2026 series (USD and GBP) in the same BatchGetItem:
+    # the first number came from that read, the second from where the first write left the counter (no GetItem)
+    assert {op: n for op, n in calls.items() if op != "Query"} == {
+        "BatchGetItem": 1,
+        "TransactWriteItems": 2,
+        "UpdateItem": 2,  # each invoice's notice marked sent
+    }
+
+
+def test_a_counter_moved_after_it_was_read_with_the_account_numbers_again_without_gap(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from overage.services.renewal import RenewalBilling
+
+    from tests.support import dynamodb_calls, records_one_after_another
+
+    # Given two monthly USD accounts whose 2026 invoices share one series
+    wanted = series_of("acc_0", "USD", 2026)
+    first, second = [a for a in (f"acc_{n}" for n in range(50_000)) if series_of(a, "USD", 2026) == wanted][:2]
+    for account_id in (first, second):
+        world.webhook(upsert_body(account_id, billing_cycle="monthly", started_on="2026-02-10"))
+    # and, between the read of the first account (with the series counter, at 0) and its billing write, the second
+    # account is billed by another writer (its invoice takes number 1)
+    read = RenewalBilling._read
+    raced: list[str] = []
+
+    def racing(self: RenewalBilling, account_id: str, as_of):  # type: ignore[no-untyped-def]
+        answer = read(self, account_id, as_of)
+        if account_id == first and not raced:
+            raced.append(account_id)
+            assert answer[1][wanted] == 0  # the counter as read with the account
+            self.bill_account(second, as_of, as_of)
+        return answer
+
+    monkeypatch.setattr(RenewalBilling, "_read", racing)
+    with records_one_after_another(world):  # whichever message comes first, the same writes
+        calls = dynamodb_calls(lambda: world.renewal("2026-03-10T00:15:00Z"))
+    # Then each account has one invoice of 24.00 USD, numbered 1 (the second's) and 2 (the first's, numbered again)
+    assert raced == [first]
+    [theirs], [ours] = world.invoices(second), world.invoices(first)
+    assert (theirs["number"], theirs["gross"]) == (f"{wanted}-1", "24.00")
+    assert (ours["number"], ours["gross"]) == (f"{wanted}-2", "24.00")
+    assert world.ledger(f"SERIES#{wanted}", "COUNTER")[0]["last_sequence"] == 2
+    emails = sorted(email.subject for email in world.emails())
+    assert emails == [f"Your invoice {wanted}-1: 24.00 USD", f"Your invoice {wanted}-2: 24.00 USD"]
+    # the first write was cancelled by the counter's condition alone; the retry read the counter with a GetItem
+    assert calls["GetItem"] == 1
+    # three writes: the second's, the first's cancelled attempt, the first's numbered again
+    assert calls["TransactWriteItems"] == 3

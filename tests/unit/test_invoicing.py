@@ -225,3 +225,67 @@ def test_the_evidence_of_a_count_based_line_is_read_from_the_snapshot_version() 
     )
     profiles = Evidence.of_version("profiles.counted", "2026-03-01T00:00:00.000000Z#evt_p", count=205)
     assert profiles.describe() == "priced from profiles.counted evt_p of 2026-03-01T00:00:00Z: 205 profiles"
+
+
+# ---------------------------------------------------------------- counters read with the caller's own items
+def test_counters_prefetched_with_the_callers_read_are_one_per_currency_and_0_when_absent(ledger: LedgerStore) -> None:
+    from overage.store.dynamo import get_many
+
+    (account,) = same_series_accounts(1)
+    seam = Invoicing(ledger)
+    assert seam.issue(billing(account), "billing") is not None  # GBP 2026: the counter at 1; USD 2026: none yet
+    keys = seam.prefetch_keys(account, ("GBP", "USD"), ISSUED)
+    gbp, usd = series_for(account, "GBP", ISSUED), series_for(account, "USD", ISSUED)
+    assert {name: key for name, (_, key) in keys.items()} == {
+        f"series:{gbp}": {"pk": {"S": f"SERIES#{gbp}"}, "sk": {"S": "COUNTER"}},
+        f"series:{usd}": {"pk": {"S": f"SERIES#{usd}"}, "sk": {"S": "COUNTER"}},
+    }
+    read = get_many(ledger.client, keys, "reading")
+    assert seam.prefetched(keys, read) == {gbp: 1, usd: 0}
+
+
+def test_a_prefetched_counter_numbers_the_first_attempt_without_a_read(ledger: LedgerStore) -> None:
+    first, second = same_series_accounts(2)
+    series = series_for(first, "GBP", ISSUED)
+    seam = Invoicing(ledger)
+    assert seam.issue(billing(first), "billing") is not None
+    reads: list[str] = []
+    last = seam.numbers.last
+    seam.numbers.last = lambda s: reads.append(s) or last(s)  # type: ignore[method-assign]
+    written = seam.issue(billing(second), "billing", known={series: 1})
+    assert written is not None and written.invoice is not None
+    assert (written.invoice.number, written.counter, reads) == (f"{series}-2", (series, 2), [])
+    assert counter(ledger, series) == 2
+
+
+def test_a_prefetched_counter_moved_since_by_another_writer_is_read_again_and_no_number_is_lost(
+    ledger: LedgerStore,
+) -> None:
+    accounts = same_series_accounts(3)
+    series = series_for(accounts[0], "GBP", ISSUED)
+    seam = Invoicing(ledger)
+    known = {series: 0}  # read with the caller's account, before the other two invoices were issued
+    assert seam.issue(billing(accounts[1]), "billing") is not None
+    assert seam.issue(billing(accounts[2]), "billing") is not None
+    reads: list[str] = []
+    last = seam.numbers.last
+    seam.numbers.last = lambda s: reads.append(s) or last(s)  # type: ignore[method-assign]
+    written = seam.issue(billing(accounts[0]), "billing", known=known)
+    # the first attempt (numbered 1 from the stale value) was cancelled by the counter alone; the second read it
+    assert written is not None and written.invoice is not None
+    assert (written.invoice.number, reads) == (f"{series}-3", [series])
+    numbers = [ledger.get_invoice(a, f"inv_{a}_renewal_2026-03-10").number for a in accounts]  # type: ignore[union-attr]
+    assert numbers == [f"{series}-3", f"{series}-1", f"{series}-2"]
+    assert counter(ledger, series) == 3
+
+
+def test_a_counter_of_another_series_than_the_one_prefetched_is_read(ledger: LedgerStore) -> None:
+    (account,) = same_series_accounts(1)
+    series = series_for(account, "GBP", ISSUED)
+    seam = Invoicing(ledger)
+    reads: list[str] = []
+    seam.numbers.last = lambda s: reads.append(s) or 0  # type: ignore[method-assign]
+    other_year = series_for(account, "GBP", datetime(2025, 12, 31, tzinfo=UTC))  # e.g. prefetched for the run's year
+    written = seam.issue(billing(account), "billing", known={other_year: 7})
+    assert written is not None and written.invoice is not None
+    assert (written.invoice.number, reads) == (f"{series}-1", [series])

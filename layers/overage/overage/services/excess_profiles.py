@@ -52,6 +52,7 @@ from overage.services.invoicing import Invoicing, Issue, Numbering
 from overage.services.renewal import BillingContribution, BillingHook
 from overage.services.settlement import credit_at_issue
 from overage.store.accounts import AccountsStore, LimitEntry
+from overage.store.dynamo import get_many
 from overage.store.excess_profiles import ExcessProfilesStore, LoadedAccount
 from overage.store.ledger import LedgerStore
 from overage.store.settlement import SettlementStore
@@ -106,16 +107,20 @@ class ExcessProfiles:
         *,
         first: LoadedAccount | None = None,
         missing_ok: bool = False,
+        invoice_at: datetime | None = None,
     ) -> tuple[LoadedAccount | None, Plan | None]:
         """Read the account, plan a step, write it conditionally; on a lost race read again and re-plan.
 
         Returns the account as read and the plan that was written (None when there was nothing to do). An unknown
-        account is ``NotFound``, or ``(None, None)`` with ``missing_ok``.
+        account is ``NotFound``, or ``(None, None)`` with ``missing_ok``. ``invoice_at``: the step may issue an
+        invoice at that moment (the grace end's fee): the account is read in one BatchGetItem with the counters of
+        the series it would be numbered in (``services.invoicing``), so numbering it costs no read of its own.
         """
         loaded = first
+        known: dict[str, int] = {}
         for _ in range(MAX_ATTEMPTS):
             if loaded is None:
-                loaded = self.store.load(account_id)
+                loaded, known = self._load(account_id, invoice_at)
                 if loaded is None:
                     if missing_ok:
                         return None, None
@@ -129,7 +134,7 @@ class ExcessProfiles:
                 return loaded, draft
             planned: list[Plan] = []
             compose = self._composer(loaded, draft, now, planned)
-            issued = self.invoicing.issue(compose, "writing an excess-profile step")
+            issued = self.invoicing.issue(compose, "writing an excess-profile step", known=known)
             if issued is not None:
                 self.outbox.deliver_committed(issued.notices, now)
                 plan = planned[-1]
@@ -140,6 +145,16 @@ class ExcessProfiles:
                 return loaded, plan
             loaded = None  # someone changed the account meanwhile: read it again and decide again
         raise StoreError(f"account {account_id} kept changing during {MAX_ATTEMPTS} attempts; retry later")
+
+    def _load(self, account_id: str, invoice_at: datetime | None) -> tuple[LoadedAccount | None, dict[str, int]]:
+        """The account (and, with ``invoice_at``, the counters of its invoice's series, one per catalog currency)."""
+        if invoice_at is None:
+            return self.store.load(account_id), {}
+        keys = {"account": self.accounts.key(account_id)}
+        keys |= self.invoicing.prefetch_keys(account_id, self.catalog.currencies, invoice_at)
+        read = get_many(self.accounts.client, keys, "reading an account")
+        loaded = self.store.loaded_from(read["account"]) if "account" in read else None
+        return loaded, self.invoicing.prefetched(keys, read)
 
     def _composer(
         self, loaded: LoadedAccount, draft: Plan, now: datetime, planned: list[Plan]
@@ -304,7 +319,8 @@ def _to_record(current: LoadedAccount, version: str, source: str) -> LimitEntry 
 def billing_hook(settings: Settings, catalog: Catalog) -> BillingHook:
     """Adds to each monthly billing date after an episode's grace end the excess at 00:00 UTC of that date:
     (count in force − limit) × fee per profile, code ``excess_profiles``. Costs nothing for accounts without an
-    episode (the account item says so); otherwise one Query for the snapshot in force."""
+    episode (the account item says so); otherwise the count in force at that moment: the account item's own when it
+    is not newer (``AccountsStore.profiles_in_force_at``), else one Query of the snapshot history."""
     accounts = stores.accounts_store(settings)
     store = ExcessProfilesStore(accounts, stores.ledger_store(settings), catalog)
 
@@ -313,7 +329,7 @@ def billing_hook(settings: Settings, catalog: Catalog) -> BillingHook:
         moment = midnight_utc(billing_date)
         if episode is None or not bills_excess_at(episode, moment):
             return BillingContribution(account)
-        snapshot = accounts.profiles_snapshot_at(account.account_id, moment)
+        snapshot = accounts.profiles_in_force_at(account, moment)
         count = snapshot.count if snapshot else None
         limit = catalog.profile_limit(account.package, account.profile_packs)
         fee = catalog.excess_profile_fee(account.currency)

@@ -70,8 +70,8 @@ class GraceExpiry:
                 return None
             count_at_grace_end = None
             terms = fee_terms(current.account, self.catalog)
-            if episode.state == "in_grace":  # the count in force at the grace end, from the snapshot history
-                snapshot = self.accounts.profiles_snapshot_at(account_id, episode.grace_ends_at)
+            if episode.state == "in_grace":  # the count in force at the grace end (the item's, else the history's)
+                snapshot = self.accounts.profiles_in_force_at(current.account, episode.grace_ends_at)
                 if snapshot is not None:
                     count_at_grace_end = snapshot.count
                     terms = replace(terms, evidence=snapshot.evidence)
@@ -94,7 +94,8 @@ class GraceExpiry:
             return Plan(step, numbered=numbered) if step is not None else None
 
         for _ in range(MAX_STEPS):
-            _, written = self.engine.commit(account_id, plan, now, missing_ok=True)
+            # A step may issue the fee invoice, dated the run's time: its series' counter is read with the account.
+            _, written = self.engine.commit(account_id, plan, now, missing_ok=True, invoice_at=as_of)
             if written is None:
                 break
             steps.append(written.step)

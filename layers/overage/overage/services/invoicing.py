@@ -15,6 +15,16 @@
    re-read by the seam; any other entry's (the caller's or the invoice's) → the caller lost its race (the billing
    was done by another run): ``issue`` returns None, as a plain ``commit`` returning False would.
 
+**The counter read with the caller's own** (issue 20): the series' key is known before anything is read (the
+account id gives the shard, the currency is one of the catalog's, the year the issue time's), so a caller that reads
+its account anyway asks for the counters in the same BatchGetItem (``prefetch_keys``: one per catalog currency, for
+the year of the run) and hands what it read to ``issue(..., known=...)`` (``prefetched``). The first attempt numbers
+from that value instead of a GetItem; its move is conditioned on it exactly as on a value read alone, so a counter
+that moved since (another writer) cancels the attempt and the next attempt reads the counter again (a plain
+GetItem). An invoice of a series not prefetched (another year: a catch-up over New Year) is read as before. After a
+commit, ``Issue.counter`` says where this write left its counter: a caller issuing again (renewal's catch-up) may
+pass it on as known.
+
 So the counter never moves without its invoice and no number is given twice: every series is contiguous from 1,
 whatever runs concurrently, crashes or retries. A void invoice keeps its number (voiding never touches it).
 
@@ -27,7 +37,7 @@ here, the caller reads again and decides again.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -39,6 +49,9 @@ from overage.runtime.observability import logger
 from overage.store.invoice_numbers import InvoiceNumbers
 from overage.store.ledger import LedgerStore
 from overage.store.transaction import Transaction
+
+# The names of the counters' keys in a caller's ``get_many`` (beside its own: "account"...).
+COUNTER_READ = "series:"
 
 # Attempts when only the counter moved. Each lost attempt means another invoice of the same series was issued in
 # the meantime; with SERIES_SHARDS series per currency and year this stays a handful even in the 1M-account run.
@@ -54,21 +67,26 @@ class Issue:
     invoice: Invoice | None
     items: list[dict[str, Any]] = field(default_factory=list)
     notices: list[Notice] = field(default_factory=list)
+    # Set by the seam once committed: the invoice's series and the sequence its counter now holds.
+    counter: tuple[str, int] | None = None
 
 
 class Numbering:
-    """The number of one attempt's invoice: the first ``number`` reads the counter of its series; asking again for
-    the same series gives the same number (one invoice per write)."""
+    """The number of one attempt's invoice: the first ``number`` reads the counter of its series (or takes it from
+    ``known``: series → last sequence, read with the caller's own items); asking again for the same series gives the
+    same number (one invoice per write)."""
 
-    def __init__(self, numbers: InvoiceNumbers) -> None:
+    def __init__(self, numbers: InvoiceNumbers, known: Mapping[str, int] | None = None) -> None:
         self.numbers = numbers
+        self.known = dict(known or {})
         self.series: str | None = None
         self.last = 0
 
     def number(self, account_id: str, currency: str, issued_at: datetime) -> str:
         series = series_for(account_id, currency, issued_at)
         if self.series is None:
-            self.series, self.last = series, self.numbers.last(series)
+            last = self.known.get(series)
+            self.series, self.last = series, self.numbers.last(series) if last is None else last
         elif series != self.series:
             raise ValueError(f"one write issues one invoice: asked for {series} after {self.series}")
         return number_in(series, self.last + 1)
@@ -79,11 +97,31 @@ class Invoicing:
         self.ledger = ledger
         self.numbers = InvoiceNumbers(ledger.table, ledger.client)
 
-    def issue(self, compose: Callable[[Numbering], Issue], action: str) -> Issue | None:
+    def prefetch_keys(
+        self, account_id: str, currencies: Iterable[str], issued_at: datetime
+    ) -> dict[str, tuple[str, dict[str, Any]]]:
+        """The ``get_many`` keys of the counters the account's invoice issued at ``issued_at`` may be numbered in:
+        one per currency (the account's is one of them; which one is known only once the account is read)."""
+        series = sorted({series_for(account_id, currency, issued_at) for currency in currencies})
+        return {COUNTER_READ + s: self.numbers.key(s) for s in series}
+
+    def prefetched(self, keys: Mapping[str, Any], read: Mapping[str, Mapping[str, Any]]) -> dict[str, int]:
+        """Series → last sequence, from a ``get_many`` that asked for ``keys`` (``prefetch_keys`` among them): a
+        counter it did not find is at 0 (none issued yet in the series)."""
+        return {
+            name.removeprefix(COUNTER_READ): self.numbers.last_of(read.get(name))
+            for name in keys
+            if name.startswith(COUNTER_READ)
+        }
+
+    def issue(
+        self, compose: Callable[[Numbering], Issue], action: str, *, known: Mapping[str, int] | None = None
+    ) -> Issue | None:
         """Commit ``compose``'s write with its invoice numbered (see the module doc). Returns the ``Issue`` written,
-        or None when a condition of the caller's (or the invoice's id) failed: the caller lost its race."""
-        for _ in range(NUMBER_ATTEMPTS):
-            numbering = Numbering(self.numbers)
+        or None when a condition of the caller's (or the invoice's id) failed: the caller lost its race. ``known``:
+        counters (series → last sequence) read with the caller's own items, for the first attempt only."""
+        for attempt in range(NUMBER_ATTEMPTS):
+            numbering = Numbering(self.numbers, known if attempt == 0 else None)
             issue = compose(numbering)
             invoice = issue.invoice
             if invoice is None:
@@ -95,6 +133,7 @@ class Invoicing:
             items.append(self.numbers.advance_item(numbering.series, numbering.last))
             outcome = Transaction(self.ledger.client, items).commit_telling(action)
             if outcome.written:
+                issue.counter = (numbering.series, numbering.last + 1)
                 return issue
             if outcome.failed != {counter}:
                 return None

@@ -4,12 +4,14 @@
 is on or before the run's date and fans them out to the billing queue. ``bill_account`` runs per queue message:
 it bills every billing date that fell due up to the run's time, oldest first (catch-up), each in one transaction
 that creates the invoice and its notice and advances the account's next billing date only if nobody else did.
+The account is read in one BatchGetItem with the series counters its invoice may be numbered in
+(``services.invoicing``): a billed account costs that read, the transaction and the notice's delivery record.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
@@ -29,6 +31,7 @@ from overage.runtime.sqs_batch import SqsRecord
 from overage.services.invoicing import Invoicing, Issue, Numbering
 from overage.services.settlement import credit_at_issue
 from overage.store.accounts import AccountsStore, ContactSnapshot
+from overage.store.dynamo import get_many
 from overage.store.ledger import LedgerStore
 from overage.store.settlement import SettlementStore
 
@@ -121,16 +124,18 @@ class RenewalBilling:
     def bill_account(self, account_id: str, as_of: datetime, now: datetime) -> list[RenewalOutcome]:
         """Bill every billing date of the account due by ``as_of`` that is not billed yet, oldest first."""
         outcomes: list[RenewalOutcome] = []
-        account = self.accounts.get(account_id)
+        account, known = self._read(account_id, as_of)
         if account is not None and account.follow_ups:  # a run died after a billing write, before its follow-ups
             self._follow_up(account_id, account.follow_ups, now)
-            account = self.accounts.get(account_id)
+            account, known = self._read(account_id, as_of)
         while account is not None and account.next_billing_date and account.next_billing_date <= as_of.date():
-            billed = self._bill_date(account, account.next_billing_date, now)
+            billed = self._bill_date(account, account.next_billing_date, now, known)
             if billed is None:  # another run billed that date: continue from what it left
-                account = self.accounts.get(account_id)
+                account, known = self._read(account_id, as_of)
                 continue
-            outcome, account = billed
+            outcome, account, counter = billed
+            if counter is not None:  # where this write left its series' counter: the next date's first guess
+                known = {**known, counter[0]: counter[1]}
             outcomes.append(outcome)
             account = account.model_copy(
                 update={
@@ -140,6 +145,15 @@ class RenewalBilling:
                 }
             )
         return outcomes
+
+    def _read(self, account_id: str, as_of: datetime) -> tuple[Account | None, dict[str, int]]:
+        """The account and, in the same BatchGetItem, the counters of the series its invoice of ``as_of``'s year is
+        numbered in (one per catalog currency: the account's currency is known only once it is read)."""
+        keys = {"account": self.accounts.key(account_id)}
+        keys |= self.invoicing.prefetch_keys(account_id, self.catalog.currencies, as_of)
+        read = get_many(self.accounts.client, keys, "reading an account to bill")
+        account = self.accounts.from_record(read["account"]) if "account" in read else None
+        return account, self.invoicing.prefetched(keys, read)
 
     def _contacts_at(self, account: Account, moment: datetime) -> ContactSnapshot | None:
         """The contacts snapshot in force at ``moment`` (the latest not after it).
@@ -156,7 +170,11 @@ class RenewalBilling:
             return ContactSnapshot(account.contacts_active, account.contacts_archived or 0, account.contacts_version)
         return self.accounts.contacts_at(account.account_id, moment)
 
-    def _bill_date(self, account: Account, billing_date: date, now: datetime) -> tuple[RenewalOutcome, Account] | None:
+    def _bill_date(
+        self, account: Account, billing_date: date, now: datetime, known: Mapping[str, int]
+    ) -> tuple[RenewalOutcome, Account, tuple[str, int] | None] | None:
+        """Bill one date (``known``: series counters as read with the account, for the first attempt's number).
+        Returns the outcome, the account as the write left it and where it left its series' counter."""
         snapshot = self._contacts_at(account, midnight_utc(billing_date))
         active_contacts = snapshot.active if snapshot else None
         evidence = None
@@ -227,7 +245,7 @@ class RenewalBilling:
             staged = [self.outbox.stage(notice, now, suppression=priced.email_suppression) for notice in notices]
             return Issue(outcome.invoice, [billed, *hook_items, *credit_items, *staged], notices)
 
-        issued = self.invoicing.issue(compose, "issuing a renewal invoice")
+        issued = self.invoicing.issue(compose, "issuing a renewal invoice", known=known)
         if issued is None:
             logger.info(
                 "billing date already billed by another run",
@@ -252,7 +270,7 @@ class RenewalBilling:
         if follow_ups:
             self._follow_up(account.account_id, follow_ups, now)
             account = self.accounts.get(account.account_id) or account  # what the follow-ups left
-        return outcome, account
+        return outcome, account, issued.counter
 
     def _follow_up(self, account_id: str, follow_ups: dict[str, dict[str, Any]], now: datetime) -> None:
         """Run each recorded follow-up, then remove it from the account item (only if it is still the same one)."""

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import ClientError
 
-from overage.domain.account import Account, billing_shard, first_billed_date, version_key
+from overage.domain.account import Account, billing_shard, first_billed_date, version_instant, version_key
 from overage.domain.calendar import next_billing_date
 from overage.domain.email_feedback import is_suppressed
 from overage.domain.instants import to_key
@@ -180,6 +180,21 @@ class AccountsStore:
             return None
         snap = from_item(items[0])
         return ProfilesSnapshot(count=int(snap["count"]), version=str(snap["version"]))
+
+    def profiles_in_force_at(self, account: Account, moment: datetime) -> ProfilesSnapshot | None:
+        """The profiles snapshot in force at ``moment`` (the latest not after it), with its version (the evidence).
+
+        The account item carries the newest count applied (``profiles_count``/``profiles_version``, last-writer-wins
+        by version key), so when that one is not after ``moment`` it is the count in force and no read is needed:
+        the usual case, a grace-expiry run shortly after the grace end. Only when the CRM reported a newer count
+        since ``moment`` is the history queried (``profiles_snapshot_at``, one Query). A count whose webhook has put
+        its snapshot but not yet written the account item is not seen, just as a count delivered after the run.
+        """
+        version, count = account.profiles_version, account.profiles_count
+        newest = version_instant(version)
+        if version and newest is not None and count is not None and newest <= to_key(moment):
+            return ProfilesSnapshot(count, version)
+        return self.profiles_snapshot_at(account.account_id, moment)
 
     # ------------------------------------------------------------------ writes
     def upsert(self, event: AccountUpserted) -> Outcome:

@@ -112,9 +112,10 @@ class ExcessProfilesStore:
         except ClientError as error:
             raise store_error(error, "reading an account") from error
         item = response.get("Item")
-        if not item:
-            return None
-        record = from_item(item)
+        return self.loaded_from(from_item(item)) if item else None
+
+    def loaded_from(self, record: dict[str, Any]) -> LoadedAccount:
+        """The account item as ``load`` gives it, from its record read otherwise (``dynamo.get_many``)."""
         account = Account.model_validate(record)
         episode = record.get("open_episode")
         stored = limit_entries(record)

@@ -2,11 +2,14 @@
 
 Key: ``pk`` = ``SERIES#<series>``, ``sk`` = ``COUNTER``; ``last_sequence`` is the sequence of the last invoice issued
 in the series (no item: none yet). The counter only ever moves in the transaction that puts the invoice it numbers
-(``services.invoicing``), conditioned on the value read, so a sequence is used once and never skipped.
+(``services.invoicing``), conditioned on the value read, so a sequence is used once and never skipped. The value
+is read either alone (``last``) or in the caller's own BatchGetItem with the item the write depends on (``key``,
+``last_of``): both are strongly consistent reads, and the move's condition is what makes either safe.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -24,6 +27,15 @@ class InvoiceNumbers:
 
     def _key(self, series: str) -> dict[str, Any]:
         return {"pk": {"S": SERIES + series}, "sk": {"S": COUNTER}}
+
+    def key(self, series: str) -> tuple[str, dict[str, Any]]:
+        """The counter's table and key, for a read batched with other stores' (``dynamo.get_many``)."""
+        return self.table, self._key(series)
+
+    @staticmethod
+    def last_of(record: Mapping[str, Any] | None) -> int:
+        """The last sequence a counter item read by ``get_many`` holds (None, no item: 0, none issued yet)."""
+        return int(record["last_sequence"]) if record else 0
 
     def last(self, series: str) -> int:
         """The last sequence issued in ``series`` (0: none), read consistently."""
