@@ -1,7 +1,5 @@
 """An account as the billing rules see it, and the pure rules about its standing."""
 
-from __future__ import annotations
-
 import hashlib
 from datetime import date, datetime, timedelta
 from typing import Any, Literal

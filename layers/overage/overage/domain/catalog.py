@@ -5,8 +5,6 @@ It is data (``catalog.json`` beside this module by default), so prices and const
 (``contact_tiers[3].monthly.GBP: ...``). Lookups by code raise ``InvalidRequest`` naming the request field.
 """
 
-from __future__ import annotations
-
 import functools
 import json
 from collections.abc import Iterable, Mapping
@@ -132,7 +130,7 @@ class FairUsePolicy(_Entry):
     training_price_per_hour: Prices
 
     @model_validator(mode="after")
-    def _review_after_allowance(self) -> FairUsePolicy:
+    def _review_after_allowance(self) -> "FairUsePolicy":
         if self.review_minutes_per_user < self.included_minutes_per_user:
             raise ValueError(
                 f"review_minutes_per_user ({self.review_minutes_per_user}) is below "
@@ -153,7 +151,7 @@ class DunningPolicy(_Entry):
     restrict_after_days_overdue: dict[str, Annotated[StrictInt, Field(ge=0)] | None]
 
     @model_validator(mode="after")
-    def _every_kind_once(self) -> DunningPolicy:
+    def _every_kind_once(self) -> "DunningPolicy":
         given = self.restrict_after_days_overdue
         if set(given) != set(DUNNED_KINDS):
             raise ValueError(f"restrict_after_days_overdue names each of {', '.join(DUNNED_KINDS)}, once")
@@ -177,7 +175,7 @@ class Policy(_Entry):
     dunning: DunningPolicy
 
     @model_validator(mode="after")
-    def _reminder_within_deadline(self) -> Policy:
+    def _reminder_within_deadline(self) -> "Policy":
         if self.reminder_days_before_deadline > self.payment_deadline_days:
             raise ValueError(
                 f"reminder_days_before_deadline ({self.reminder_days_before_deadline}) is more than "
@@ -225,7 +223,7 @@ class Catalog(_Entry):
         return data
 
     @model_validator(mode="after")
-    def _consistent(self) -> Catalog:
+    def _consistent(self) -> "Catalog":
         problems = [*self._currency_problems(), *self._price_problems(), *self._tier_problems()]
         problems += self._package_problems()
         if problems:

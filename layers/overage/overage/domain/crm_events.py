@@ -3,8 +3,6 @@
 Validation errors name each bad field with a dotted path (``data.count``) so an integrator can fix the request.
 """
 
-from __future__ import annotations
-
 import functools
 import json
 import re

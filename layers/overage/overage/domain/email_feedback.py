@@ -9,8 +9,6 @@ decision needs are parsed; anything else in the record is ignored, and a record 
 - a **delivery** marks the notice ``delivered``.
 """
 
-from __future__ import annotations
-
 import json
 from typing import Any, Literal
 

@@ -15,8 +15,6 @@ A call belongs to the calendar month (UTC) in which it started. Calls only ever 
 and level can only grow when a late call recomputes a month (``new_facts`` relies on it).
 """
 
-from __future__ import annotations
-
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass

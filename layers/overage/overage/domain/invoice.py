@@ -14,8 +14,6 @@ as it was and went back to the credit balance. ``rev`` counts the writes of the 
 optimistic lock of ``domain.settlement``'s steps); it is not part of what the API shows.
 """
 
-from __future__ import annotations
-
 import hashlib
 from collections.abc import Sequence
 from datetime import date, datetime
@@ -136,7 +134,7 @@ class Invoice(BaseModel):
         return data
 
     @model_validator(mode="after")
-    def _amounts_add_up(self) -> Invoice:
+    def _amounts_add_up(self) -> "Invoice":
         if self.amount_due < 0 or self.amount_paid < 0 or self.credit_applied < 0:
             raise ValueError("amounts paid, credited and due are never negative")
         if self.kind != CREDIT_NOTE and self.status != "void":

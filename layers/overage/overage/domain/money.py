@@ -4,8 +4,6 @@ Floats are refused everywhere: a price that went through a float is already wron
 Models serialise amounts as strings (``"10.00"``) in JSON mode.
 """
 
-from __future__ import annotations
-
 from collections.abc import Iterable
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Any, Literal
@@ -69,7 +67,7 @@ class Evidence(BaseModel):
     @classmethod
     def of_version(
         cls, event_type: Literal["contacts.counted", "profiles.counted"], version: str, **counts: int
-    ) -> Evidence:
+    ) -> "Evidence":
         """From a snapshot's version key ``<occurred_at>#<event id>`` (``domain.account.version_key``)."""
         occurred_at, _, event_id = version.partition("#")
         return cls(event_type=event_type, event_id=event_id, occurred_at=occurred_at, **counts)
@@ -99,7 +97,7 @@ class InvoiceLine(BaseModel):
     evidence: Evidence | None = Field(default=None, exclude_if=lambda value: value is None)
 
     @model_validator(mode="after")
-    def _amount_is_quantity_times_unit_price(self) -> InvoiceLine:
+    def _amount_is_quantity_times_unit_price(self) -> "InvoiceLine":
         expected = round_money(Decimal(self.quantity) * self.unit_price)
         if self.amount != expected:
             raise ValueError(
@@ -109,7 +107,7 @@ class InvoiceLine(BaseModel):
         return self
 
     @classmethod
-    def of(cls, code: str, description: str, quantity: int | Decimal, unit_price: Decimal) -> InvoiceLine:
+    def of(cls, code: str, description: str, quantity: int | Decimal, unit_price: Decimal) -> "InvoiceLine":
         """Build a line, computing its amount."""
         if isinstance(quantity, float) or isinstance(unit_price, float):
             raise TypeError("a float is not money; use Decimal")
@@ -132,7 +130,7 @@ class Totals(BaseModel):
     gross: Amount
 
     @model_validator(mode="after")
-    def _gross_is_net_plus_vat(self) -> Totals:
+    def _gross_is_net_plus_vat(self) -> "Totals":
         if self.gross != self.net + self.vat:
             raise ValueError(f"gross {self.gross} is not net {self.net} + VAT {self.vat}")
         return self

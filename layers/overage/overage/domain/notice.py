@@ -5,8 +5,6 @@ A notice keeps the parts it is rendered from (paragraphs, the breakdown rows, th
 it is rendered (on sending, on redelivery, when the API lists it).
 """
 
-from __future__ import annotations
-
 from html import escape
 from typing import Any
 

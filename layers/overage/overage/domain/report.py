@@ -25,8 +25,6 @@ it needs row by row, and counts of everything else); ``MonthFacts.merge`` joins 
 ``csv_files`` give the report's figures and tables.
 """
 
-from __future__ import annotations
-
 import csv
 import io
 import json
@@ -141,7 +139,7 @@ class CurrencyTally(_Frozen):
     vat: Amount = ZERO
     gross: Amount = ZERO
 
-    def plus(self, other: CurrencyTally) -> CurrencyTally:
+    def plus(self, other: "CurrencyTally") -> "CurrencyTally":
         return CurrencyTally(
             count=self.count + other.count,
             net=self.net + other.net,
@@ -150,7 +148,7 @@ class CurrencyTally(_Frozen):
         )
 
     @classmethod
-    def one(cls, net: Decimal, vat: Decimal, gross: Decimal) -> CurrencyTally:
+    def one(cls, net: Decimal, vat: Decimal, gross: Decimal) -> "CurrencyTally":
         return cls(count=1, net=round_money(net), vat=round_money(vat), gross=round_money(gross))
 
 
@@ -160,7 +158,7 @@ class AmountTally(_Frozen):
     count: int = 0
     amount: Amount = ZERO
 
-    def plus(self, other: AmountTally) -> AmountTally:
+    def plus(self, other: "AmountTally") -> "AmountTally":
         return AmountTally(count=self.count + other.count, amount=self.amount + other.amount)
 
 
@@ -292,7 +290,7 @@ class MonthFacts(_Frozen):
     overdue: dict[str, int] = {}  # invoice kind -> invoices gone overdue in the month
 
     @classmethod
-    def merge(cls, month: Month, parts: Sequence[MonthFacts]) -> MonthFacts:
+    def merge(cls, month: Month, parts: Sequence["MonthFacts"]) -> "MonthFacts":
         wrong = [part.month for part in parts if part.month != str(month)]
         if wrong:
             raise ValueError(f"parts of {wrong} cannot join the report of {month}")

@@ -8,8 +8,6 @@ a test or ``overage local`` that changes it gets a new one). A test checks each 
 against its model (tests/unit/test_settings.py).
 """
 
-from __future__ import annotations
-
 import os
 import threading
 from collections.abc import Mapping
