@@ -11,11 +11,12 @@ against its model (tests/unit/test_settings.py).
 import os
 import threading
 from collections.abc import Mapping
-from typing import Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from overage.domain.invoice import Seller
+if TYPE_CHECKING:  # the invoice models are imported by what prints the seller, not by every function's settings
+    from overage.domain.invoice import Seller
 
 _cache_lock = threading.Lock()
 
@@ -58,6 +59,8 @@ class Settings(BaseModel):
 
     @property
     def seller(self) -> Seller:
+        from overage.domain.invoice import Seller
+
         return Seller(
             legal_name=self.seller_legal_name,
             address=tuple(line.strip() for line in self.seller_address.split("|")),
