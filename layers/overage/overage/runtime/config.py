@@ -58,7 +58,7 @@ class Settings(BaseModel):
         return value
 
     @property
-    def seller(self) -> Seller:
+    def seller(self) -> "Seller":
         from overage.domain.invoice import Seller
 
         return Seller(
