@@ -292,3 +292,16 @@ def account_model(**fields: Any) -> Account:
         "customer_since": date(2026, 1, 10),
     }
     return Account.model_validate(values | fields)
+
+
+def catalog_restricting(kind: str, days: int) -> str:
+    """The bundled catalog with invoices of ``kind`` restricting the account ``days`` days after they go overdue
+    (``policy.dunning.restrict_after_days_overdue``; the bundled one never restricts but for fees), as the JSON a
+    ``CatalogParameterName`` parameter holds."""
+    from overage.domain.catalog import CATALOG_FILE
+
+    from tests.support import ROOT
+
+    document = json.loads((ROOT / "layers/overage/overage/domain" / CATALOG_FILE).read_text())
+    document["policy"]["dunning"]["restrict_after_days_overdue"][kind] = days
+    return json.dumps(document)

@@ -6,7 +6,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.builders import change_body, extend_body, grant_body, payment_body, refund_body, void_body
+from tests.builders import (
+    catalog_restricting,
+    change_body,
+    extend_body,
+    grant_body,
+    payment_body,
+    refund_body,
+    void_body,
+)
 from tests.support import EVENTS, World, episodes, grace_run, profiles_body, upsert_body
 
 ACC = "acc_s"
@@ -343,3 +351,63 @@ def test_a_downgrade_credit_pays_an_overdue_fee_and_lifts_the_restriction(world:
     assert [e["outcome"] for e in episodes(world, ACC)] == ["fee_paid"]
     kinds = [e["detail-type"] for e in world.bus_events()]
     assert kinds.count("account.unrestricted") == 1 and "credit.applied" in kinds
+
+
+# ---------------------------------------------------------------------------------- restriction by other kinds
+def test_a_renewal_invoice_overdue_seven_days_restricts_the_account_until_it_is_paid() -> None:
+    import boto3
+
+    from tests.support import moto_world
+
+    with moto_world({"CatalogParameterName": "/overage/catalog-restricting"}) as world:
+        boto3.client("ssm", region_name="eu-west-1").put_parameter(
+            Name="/overage/catalog-restricting", Value=catalog_restricting("renewal", 7), Type="String"
+        )
+        # Given the 10 Apr renewal invoice (36.00 + 20 % VAT = 43.20, due 24 Apr, overdue 25 Apr), 20.00 paid
+        april = gbp_t250(world)
+        world.webhook(
+            payment_body(ACC, "2026-04-11T09:00:00Z", april["invoice_id"], "20.00", "GBP", payment_id="pay_1")
+        )
+        grace_run(world, "2026-04-21T00:05:00Z")  # the reminder
+        # When it goes overdue on 25 Apr: its notice says the account may be restricted, and it is not yet
+        assert grace_run(world, "2026-04-25T00:05:00Z")["invoices_dispatched"] == 1
+        overdue = [e["detail"] for e in world.bus_events() if e["detail-type"] == "invoice.overdue"]
+        assert [(d["invoice_id"], d["restricts"], d["amount_due"]) for d in overdue] == [
+            (april["invoice_id"], True, "23.20")
+        ]
+        assert world.get(f"/accounts/{ACC}")[1]["restricted"] is False
+        # and nothing more happens before the 7th day overdue (25 Apr + 7 = 2 May)
+        assert grace_run(world, "2026-05-01T00:05:00Z")["invoices_dispatched"] == 0
+        # When the run of 2 May finds it still overdue (a further 3.20 paid on 30 Apr changes nothing: 20.00 due)
+        world.webhook(payment_body(ACC, "2026-04-30T09:00:00Z", april["invoice_id"], "3.20", "GBP", payment_id="pay_2"))
+        assert money(by_id(world, april["invoice_id"])) == ("43.20", "23.20", "0.00", "20.00", "overdue")
+        assert grace_run(world, "2026-05-02T00:05:00Z")["invoices_dispatched"] == 1
+        # Then the account is restricted, once, with its notice (email and bus), and the invoice is the reason
+        status, standing = world.get(f"/accounts/{ACC}")
+        assert (status, standing["restricted"]) == (200, True)
+        restricted = [e["detail"] for e in world.bus_events() if e["detail-type"] == "account.restricted"]
+        assert [(d["invoice_id"], d["amount_due"], d["days_overdue"], d["block_new_profiles"]) for d in restricted] == [
+            (april["invoice_id"], "20.00", 7, True)
+        ]
+        assert "invoice_kind" not in restricted[0]  # its invoice.overdue counted it among the overdue invoices
+        email = world.emails()[-1]
+        assert email.subject == f"Account restricted: invoice {april['number']} is overdue"
+        assert "20.00 GBP of it is still unpaid, 7 days after it became overdue" in email.body
+        item = next(i for i in world.ledger(ACC, "INVOICE#") if i["invoice_id"] == april["invoice_id"])
+        assert item["restricting"] is True and "dunning_at" not in item
+        # and a rerun, or the next day's run, changes nothing
+        notices_before, bus_before = len(world.notices(ACC)), len(world.bus_events())
+        assert grace_run(world, "2026-05-02T00:05:00Z")["invoices_dispatched"] == 0
+        assert grace_run(world, "2026-05-03T00:05:00Z")["invoices_dispatched"] == 0
+        assert (len(world.notices(ACC)), len(world.bus_events())) == (notices_before, bus_before)
+        # When the 20.00 left is paid, the restriction is lifted, with its notice
+        status, body = world.webhook(
+            payment_body(ACC, "2026-05-04T09:00:00Z", april["invoice_id"], "20.00", "GBP", payment_id="pay_3")
+        )
+        assert (status, body["outcome"], body["amount_due"], body["restriction_lifted"]) == (202, "paid", "0.00", True)
+        assert world.get(f"/accounts/{ACC}")[1]["restricted"] is False
+        kinds = [e["detail-type"] for e in world.bus_events()]
+        assert kinds[-2:] == ["invoice.payment_received", "account.unrestricted"] or kinds[-2:] == [
+            "account.unrestricted",
+            "invoice.payment_received",
+        ]

@@ -165,3 +165,31 @@ def test_a_dunning_run_that_fails_at_any_call_ends_as_a_clean_run() -> None:
     report.assert_every_fault_recovered(
         {"sqs.SendMessageBatch", "dynamodb.TransactWriteItems", "sesv2.SendEmail", "eventbridge.PutEvents"}
     )
+
+
+@pytest.mark.slow
+def test_a_dunning_run_that_restricts_and_fails_at_any_call_ends_as_a_clean_run() -> None:
+    # With renewal invoices restricting at once (0 days), acc_late's 10 Apr invoice goes overdue and restricts the
+    # account in one step: the invoice, the profiles state and two notices in one transaction of the engine's.
+    import boto3
+
+    from tests.builders import catalog_restricting
+
+    with moto_world({"LogLevel": "ERROR", "CatalogParameterName": "/overage/catalog-x"}) as world, quiet_functions():
+        boto3.client("ssm", region_name=REGION).put_parameter(
+            Name="/overage/catalog-x", Value=catalog_restricting("renewal", 0), Type="String"
+        )
+        given_two_renewal_invoices_dunned_on_25_april(world)
+        report = crash_at_every_call(world, "GraceExpiryFunction", "2026-04-25T00:05:00Z")
+
+    ledger = report.clean.items["LedgerTable"]
+    late = ledger[("acc_late", "INVOICE#inv_acc_late_renewal_2026-04-10")]
+    assert '"status": "overdue"' in late and '"restricting": true' in late
+    accounts = report.clean.items["AccountsTable"]
+    assert '"restricted": true' in accounts[("acc_late", "ACCOUNT")]
+    subjects = sorted(subject for _, subject, _ in report.clean.emails)
+    assert [s.split(" ")[0] for s in subjects] == ["Account", "Invoice", "Reminder:"]
+    assert subjects[0] == "Account restricted: invoice " + subjects[1].split(" ")[1] + " is overdue"
+    report.assert_every_fault_recovered(
+        {"sqs.SendMessageBatch", "dynamodb.TransactWriteItems", "sesv2.SendEmail", "eventbridge.PutEvents"}
+    )

@@ -109,3 +109,47 @@ def test_dunning_reminds_three_days_before_and_is_overdue_the_day_after() -> Non
     # fee invoices (their episode chases them), credit notes and invoices paid at issue are not dunned
     assert first_dunning_key(renewal("5.00", kind="excess_profiles")) is None
     assert first_dunning_key(credit_at_issue(invoice, Decimal("28.80"))[0]) is None
+
+
+def test_a_kind_that_restricts_after_seven_days_waits_at_its_restriction_day_then_restricts() -> None:
+    invoice = renewal("24.00")  # due 24 May, overdue 25 May: with 7 days, restricted on 1 June
+    overdue = dunning_step(invoice, "O#2026-05-25", date(2026, 5, 25), 3, restrict_after=7)
+    assert overdue is not None
+    assert (overdue.happening, overdue.after.status, overdue.next_key, overdue.restricts) == (
+        "overdue",
+        "overdue",
+        "X#2026-06-01",
+        False,
+    )
+    late = overdue.after
+    assert dunning_step(late, "X#2026-06-01", date(2026, 5, 31), 3, restrict_after=7) is None
+    restricted = dunning_step(late, "X#2026-06-01", date(2026, 6, 1), 3, restrict_after=7)
+    assert restricted is not None
+    assert (restricted.happening, restricted.after.status, restricted.next_key, restricted.restricts) == (
+        "restricted",
+        "overdue",
+        None,
+        True,
+    )
+    # a partial payment leaves it overdue and still restricting on its day; paid in full, nothing more happens
+    partly = late.model_copy(update={"amount_paid": Decimal("10.00"), "amount_due": Decimal("18.80")})
+    assert dunning_step(partly, "X#2026-06-01", date(2026, 6, 1), 3, restrict_after=7).restricts  # type: ignore[union-attr]
+    paid = late.model_copy(update={"amount_paid": Decimal("28.80"), "amount_due": Decimal("0.00"), "status": "paid"})
+    assert dunning_step(paid, "X#2026-06-01", date(2026, 6, 1), 3, restrict_after=7) is None
+    # a kind that never restricts ignores a restriction key; the overdue step of such a kind ends the chase
+    assert dunning_step(late, "X#2026-06-01", date(2026, 6, 1), 3, restrict_after=None) is None
+
+
+def test_zero_days_restricts_in_the_overdue_step_and_a_late_first_run_does_both() -> None:
+    invoice = renewal("24.00")  # due 24 May, overdue 25 May
+    at_once = dunning_step(invoice, "O#2026-05-25", date(2026, 5, 25), 3, restrict_after=0)
+    assert at_once is not None
+    assert (at_once.happening, at_once.after.status, at_once.next_key, at_once.restricts) == (
+        "overdue",
+        "overdue",
+        None,
+        True,
+    )
+    # with 7 days, a run that first looks on 3 June (the reminder and the overdue day missed) does both at once
+    late = dunning_step(invoice, "R#2026-05-24", date(2026, 6, 3), 3, restrict_after=7)
+    assert late is not None and (late.happening, late.restricts, late.next_key) == ("overdue", True, None)

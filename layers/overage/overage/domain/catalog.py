@@ -145,8 +145,9 @@ DUNNED_KINDS = ("renewal", "overrun", "excess_profiles", "plan_change")
 class DunningPolicy(_Entry):
     """Dunning per invoice kind (spec §2, §3.7): every invoice is due ``payment_deadline_days`` after issue, reminded
     ``reminder_days_before_deadline`` before and overdue the day after; an overdue invoice of a kind restricts the
-    account after ``restrict_after_days_overdue[kind]`` days (null: never). Fee invoices restrict at once (0): their
-    excess-profile episode does it. Restricting on other kinds is not built yet, so only null is accepted for them."""
+    account after ``restrict_after_days_overdue[kind]`` days (null: never; 0: on the day it goes overdue). Fee
+    invoices restrict at once (0): their excess-profile episode does it. Other kinds are dunned by
+    ``services.dunning``, which restricts the account that many days after the invoice went overdue."""
 
     restrict_after_days_overdue: dict[str, Annotated[StrictInt, Field(ge=0)] | None]
 
@@ -157,9 +158,6 @@ class DunningPolicy(_Entry):
             raise ValueError(f"restrict_after_days_overdue names each of {', '.join(DUNNED_KINDS)}, once")
         if given["excess_profiles"] != 0:
             raise ValueError("restrict_after_days_overdue.excess_profiles is 0: a fee invoice restricts at once")
-        others = [kind for kind in DUNNED_KINDS if kind != "excess_profiles" and given[kind] is not None]
-        if others:
-            raise ValueError(f"restrict_after_days_overdue.{others[0]} must be null (never): not supported yet")
         return self
 
 

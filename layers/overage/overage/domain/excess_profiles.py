@@ -53,6 +53,7 @@ HappeningKind = Literal[
     "unrestricted",  # no overdue invoice remains (notice)
     "waived",  # support voided the fee invoice: the episode ends without a fee (spec §3.7)
     "grace_extended",  # support moved the grace end later (spec §3.7)
+    "restricted_by_invoice",  # another kind's overdue invoice reached its dunning policy's restriction (notice)
 ]
 FEE_INVOICE_KIND = "excess_profiles"
 FEE_LINE_CODE = "excess_profiles"
@@ -569,3 +570,12 @@ def replay(
         state = step.after
         happenings += step.happenings
     return state, happenings
+
+
+def restrict_by_invoice(state: ProfilesState, *, at: datetime, cause: str) -> Step:
+    """An overdue invoice of a kind whose dunning policy restricts (spec §3.7, ``services.dunning``) restricts the
+    account: the same restriction an unpaid fee sets (no new profiles), lifted the same way once no restricting
+    invoice is overdue. An account already restricted stays so, with nothing more to tell."""
+    if state.restricted:
+        return Step(state, state)
+    return Step(state, replace(state, restricted=True), (Happening("restricted_by_invoice", at, cause),))

@@ -228,10 +228,14 @@ def credit_change(
 # ``reminder_days_before_deadline`` before its due date, ``overdue`` the day after it. Fee invoices are chased by
 # their excess-profile episode (it restricts the account at once) and credit notes owe nothing: neither is dunned
 # here. The dunning index key says what the invoice waits for and from which day: ``R#<due date>`` (the reminder,
-# due ``reminder_days`` before that day) then ``O#<overdue day>``.
-DunningHappening = Literal["reminded", "overdue"]
+# due ``reminder_days`` before that day) then ``O#<overdue day>``, then, for a kind the policy restricts on
+# (``restrict_after_days_overdue``: N days), ``X#<overdue day + N>``: the account is restricted that day if the
+# invoice is still overdue (N = 0: in the overdue step itself).
+DunningHappening = Literal["reminded", "overdue", "restricted"]
 REMIND = "R#"
 OVERDUE = "O#"
+RESTRICT = "X#"
+DUNNING_STAGES = (REMIND, OVERDUE, RESTRICT)
 NOT_DUNNED = ("credit_note", "excess_profiles")
 
 
@@ -246,21 +250,40 @@ def overdue_on(invoice: Invoice) -> date:
     return invoice.due_on + timedelta(days=1)
 
 
+def restricts_on(invoice: Invoice, restrict_after: int | None) -> date | None:
+    """The day an invoice still overdue restricts its account (None: its kind never does)."""
+    return None if restrict_after is None else overdue_on(invoice) + timedelta(days=restrict_after)
+
+
 @dataclass(frozen=True)
 class DunningStep:
     before: Invoice
     after: Invoice
     happening: DunningHappening
-    next_key: str | None  # None: nothing more to chase (overdue, and the kind never restricts)
+    next_key: str | None  # None: nothing more to chase (overdue, and the kind never restricts; or restricted)
+    restricts: bool = False  # this step restricts the account (the invoice is marked ``restricting``)
 
 
-def dunning_step(invoice: Invoice, key: str, today: date, reminder_days: int) -> DunningStep | None:
-    """What the run of ``today`` does to an invoice waiting at ``key`` (None: nothing yet, or nothing due)."""
-    if not invoice.unpaid or invoice.status == "overdue":
+def dunning_step(
+    invoice: Invoice, key: str, today: date, reminder_days: int, restrict_after: int | None = None
+) -> DunningStep | None:
+    """What the run of ``today`` does to an invoice waiting at ``key`` (None: nothing yet, or nothing due).
+    ``restrict_after``: the days overdue after which its kind restricts the account (None: never)."""
+    if not invoice.unpaid:
         return None
+    restrict_day = restricts_on(invoice, restrict_after)
+    if invoice.status == "overdue":  # waiting for the restriction, if its kind has one (a partial payment: still)
+        if not key.startswith(RESTRICT) or restrict_day is None or today < restrict_day:
+            return None
+        after = invoice.model_copy(update={"rev": invoice.rev + 1})
+        return DunningStep(invoice, after, "restricted", None, restricts=True)
     if today >= overdue_on(invoice):  # a run that first looks after the due date skips the reminder
         after = invoice.model_copy(update={"status": "overdue", "rev": invoice.rev + 1})
-        return DunningStep(invoice, after, "overdue", None)
+        if restrict_day is None:
+            return DunningStep(invoice, after, "overdue", None)
+        if today >= restrict_day:  # N = 0, or a run that first looks N days late: overdue and restricted at once
+            return DunningStep(invoice, after, "overdue", None, restricts=True)
+        return DunningStep(invoice, after, "overdue", RESTRICT + restrict_day.isoformat())
     if key.startswith(REMIND) and today >= invoice.due_on - timedelta(days=reminder_days):
         return DunningStep(
             invoice, invoice.model_copy(update={"rev": invoice.rev + 1}), "reminded", OVERDUE + str(overdue_on(invoice))

@@ -188,6 +188,40 @@ def invoice_reminder(account: Account, invoice: Invoice, at: datetime) -> Notice
     )
 
 
+def invoice_restricted(account: Account, invoice: Invoice, at: datetime, days_overdue: int) -> Notice:
+    """``account.restricted`` by an invoice other than an excess-profile fee, its kind's dunning policy reached (spec
+    §3.7): the same restriction the CRM applies for an unpaid fee (no new profiles), lifted once nothing restricting
+    is overdue. The detail names the invoice but not as ``invoice_kind``: its ``invoice.overdue`` already counted it
+    among the month's overdue invoices."""
+    cur = invoice.currency
+    amounts = {k: v for k, v in _amounts_detail(invoice).items() if k != "invoice_kind"}
+    return render(
+        kind="account.restricted",
+        account_id=account.account_id,
+        cause=invoice.invoice_id,
+        to=account.billing_email,
+        subject=f"Account restricted: invoice {invoice.number} is overdue",
+        paragraphs=[
+            f"Invoice {invoice.number} was due on {invoice.due_on} and {invoice.amount_due} {cur} of it is still "
+            f"unpaid, {days_overdue} days after it became overdue.",
+            "Your account is restricted: no new user profiles can be created. Existing profiles and everything "
+            "else keep working.",
+            "The restriction is lifted as soon as every overdue invoice is paid.",
+        ],
+        breakdown=[*invoice_amounts(invoice), ("Was due by", invoice.due_on.isoformat())],
+        actions=[f"Pay {invoice.amount_due} {cur} quoting invoice {invoice.number} to lift the restriction."],
+        detail=amounts
+        | {
+            "restricting_invoice_kind": invoice.kind,
+            "due_on": invoice.due_on.isoformat(),
+            "days_overdue": days_overdue,
+            "restricted": True,
+            "block_new_profiles": True,
+        },
+        created_at=at.isoformat(),
+    )
+
+
 def invoice_overdue(account: Account, invoice: Invoice, at: datetime, restricts: bool) -> Notice:
     cur = invoice.currency
     consequence = (
