@@ -411,3 +411,46 @@ def test_a_renewal_invoice_overdue_seven_days_restricts_the_account_until_it_is_
             "account.unrestricted",
             "invoice.payment_received",
         ]
+
+
+def test_the_restriction_stays_while_another_restricting_invoice_is_overdue() -> None:
+    import boto3
+
+    from tests.support import moto_world
+
+    with moto_world({"CatalogParameterName": "/overage/catalog-restricting"}) as world:
+        boto3.client("ssm", region_name="eu-west-1").put_parameter(
+            Name="/overage/catalog-restricting", Value=catalog_restricting("renewal", 7), Type="String"
+        )
+        # Given the 10 Apr renewal (43.20, due 24 Apr, overdue 25 Apr) never paid: it restricts on 2 May (25 Apr + 7)
+        april = gbp_t250(world)
+        for day in ("2026-04-21", "2026-04-25", "2026-05-02"):
+            grace_run(world, f"{day}T00:05:00Z")
+        assert world.get(f"/accounts/{ACC}")[1]["restricted"] is True
+        # and the 10 May renewal (43.20 again, due 24 May, overdue 25 May) never paid either: on 1 Jun (25 May + 7)
+        # it restricts too, without a second account.restricted, the account being restricted already
+        world.renewal("2026-05-10T00:15:00Z")
+        may = next(i for i in world.invoices(ACC) if i["invoice_id"] != april["invoice_id"])
+        assert money(may) == ("43.20", "0.00", "0.00", "43.20", "open")
+        for day in ("2026-05-21", "2026-05-25", "2026-06-01"):
+            grace_run(world, f"{day}T00:05:00Z")
+        assert money(by_id(world, may["invoice_id"])) == ("43.20", "0.00", "0.00", "43.20", "overdue")
+        restricted = [e["detail"] for e in world.bus_events() if e["detail-type"] == "account.restricted"]
+        assert [d["invoice_id"] for d in restricted] == [april["invoice_id"]]
+        may_item = next(i for i in world.ledger(ACC, "INVOICE#") if i["invoice_id"] == may["invoice_id"])
+        assert may_item["restricting"] is True
+        # When April's 43.20 is paid in full: April is paid, but May still restricts, so the restriction stays
+        status, body = world.webhook(
+            payment_body(ACC, "2026-06-02T09:00:00Z", april["invoice_id"], "43.20", "GBP", payment_id="pay_apr")
+        )
+        assert (status, body["outcome"], body["amount_due"], body["restriction_lifted"]) == (202, "paid", "0.00", False)
+        assert world.get(f"/accounts/{ACC}")[1]["restricted"] is True
+        assert "account.unrestricted" not in [e["detail-type"] for e in world.bus_events()]
+        # When support voids May's invoice: no restricting invoice is overdue any more, and the restriction is lifted
+        status, body = world.webhook(
+            void_body(ACC, "2026-06-03T09:00:00Z", may["invoice_id"], reason="Billed late", requested_by="a@v.example")
+        )
+        assert status == 202, body
+        assert money(by_id(world, may["invoice_id"])) == ("43.20", "0.00", "0.00", "0.00", "void")
+        assert world.get(f"/accounts/{ACC}")[1]["restricted"] is False
+        assert [e["detail-type"] for e in world.bus_events()].count("account.unrestricted") == 1

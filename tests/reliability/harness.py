@@ -560,7 +560,7 @@ def crash_at_every_call(
 
 
 @contextmanager
-def served_world(log_level: str = "ERROR") -> Iterator[World]:
+def served_world(log_level: str = "ERROR", **parameters: str) -> Iterator[World]:
     """A World whose functions talk to a moto server, as ``overage local up`` serves it, started in this process so
     its backends can be read. moto's backends are per process: they are reset first, so nothing an earlier test
     left (in a server or in-process mock) is seen."""
@@ -571,7 +571,8 @@ def served_world(log_level: str = "ERROR") -> Iterator[World]:
 
     from tests.support import ROOT, reset_caches
 
-    template = LocalTemplate.from_file(ROOT / "template.yaml", parameter_overrides={"LogLevel": log_level})
+    overrides = {"LogLevel": log_level, **parameters}
+    template = LocalTemplate.from_file(ROOT / "template.yaml", parameter_overrides=overrides)
     reset_caches()
     server, endpoint_url = start_local_stack(0, None)
     try:

@@ -52,7 +52,9 @@ def served_world() -> Iterator[World]:
         yield world
 
 
-def run_at_once(world: World, logical_id: str, as_of: str, tmp_path: Path) -> list[subprocess.CompletedProcess[str]]:
+def run_at_once(
+    world: World, logical_id: str, as_of: str, tmp_path: Path, *overrides: str
+) -> list[subprocess.CompletedProcess[str]]:
     event = tmp_path / "event.json"
     event.write_text(json.dumps({"as_of": as_of}))
     env = {
@@ -62,6 +64,8 @@ def run_at_once(world: World, logical_id: str, as_of: str, tmp_path: Path) -> li
         "POWERTOOLS_METRICS_DISABLED": "true",
     }
     command = [*OVERAGE, "invoke", logical_id, "--event", str(event), "--endpoint-url", str(world.endpoint_url)]
+    if overrides:
+        command += ["--parameter-overrides", *overrides]
     runs = [
         subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for _ in range(RUNS)
@@ -164,3 +168,33 @@ def test_four_report_runs_at_once_write_one_report(served_world: World, tmp_path
     # And one more run, alone, writes the very same files: the four converged on the one report
     world.run("UsageReportFunction", {"as_of": "2026-03-01T04:00:00Z"})
     assert report_files() == files
+
+
+@pytest.mark.slow
+def test_four_dunning_runs_at_once_restrict_the_account_once(tmp_path: Path) -> None:
+    # With renewal invoices restricting at once (0 days overdue), acc_late's 10 Apr invoice goes overdue on 25 Apr
+    # and restricts the account in the same step; four runs at once do that once.
+    from tests.builders import catalog_restricting
+
+    with harness.served_world(CatalogParameterName="/overage/catalog-x") as world:
+        ssm = boto3.client("ssm", region_name="eu-west-1", endpoint_url=world.endpoint_url)
+        ssm.put_parameter(Name="/overage/catalog-x", Value=catalog_restricting("renewal", 0), Type="String")
+        given_two_renewal_invoices_dunned_on_25_april(world)
+        emails_before, bus_before = len(sent_emails()), len(world.bus_events())
+
+        runs = run_at_once(
+            world, "GraceExpiryFunction", "2026-04-25T00:05:00Z", tmp_path, "CatalogParameterName=/overage/catalog-x"
+        )
+
+        assert [run.returncode for run in runs] == [0] * RUNS, "\n".join(run.stderr[-2000:] for run in runs)
+        assert redeliver_after_lease(world, "GraceExpiryFunction") == 0
+        assert messages_left(world, queue_urls(world)) == {}
+        items = records(world)
+        late = items["LedgerTable"][("acc_late", "INVOICE#inv_acc_late_renewal_2026-04-10")]
+        assert '"status": "overdue"' in late and '"restricting": true' in late
+        assert '"restricted": true' in items["AccountsTable"][("acc_late", "ACCOUNT")]
+        # acc_late: invoice.overdue and account.restricted; acc_soon: its reminder. Each once, by email and bus.
+        subjects = Counter(str(message.subject).split(" ")[0] for message in sent_emails()[emails_before:])
+        assert subjects == {"Account": 1, "Invoice": 1, "Reminder:": 1}, subjects
+        kinds = Counter(event["detail-type"] for event in world.bus_events()[bus_before:])
+        assert kinds == {"account.restricted": 1, "invoice.overdue": 1, "invoice.payment_reminder": 1}, kinds

@@ -6,7 +6,9 @@
   12.24 due; 20.00 paid on it (7.76 over: credit); a goodwill credit of 5.00 + VAT (6.00); 3.76 refunded: 10.00 left.
 - ``demo_waive`` (monthly GBP t50 from 10 Jan 2026): 205 profiles on 12 Jan (grace to 26 Jan), 7 more days of grace
   granted on 20 Jan, the fee invoiced at the new grace end (5 × 0.80 + VAT = 4.80) and voided on 3 Feb: the fee is
-  waived; its 10 Feb renewal (24.00) is never paid: reminded on 21 Feb, overdue on 25 Feb (not restricting).
+  waived; its 10 Feb renewal (24.00) is not paid in time: reminded on 21 Feb, overdue on 25 Feb (not restricting),
+  10.00 paid on 26 Feb (14.00 still due, still overdue), then voided on 27 Feb: nothing is due and the 10.00 paid on it
+  becomes credit (balance 10.00).
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ from typing import Any
 from overage_local.demo_events import account_upserted
 
 TITLE = (
-    "After the invoice: partial and over payments, downgrade credit used by the next renewal, a void, a waived fee, "
-    "a grace extension (spec §3.7)"
+    "After the invoice: partial and over payments, downgrade credit used by the next renewal, a waived fee, a void "
+    "whose paid part becomes credit, a grace extension (spec §3.7)"
 )
 
 SETTLE = "demo_settle"
@@ -32,6 +34,7 @@ def _event(account_id: str, n: int, kind: str, at: str, **data: Any) -> dict[str
 
 def events() -> list[dict[str, Any]]:
     jan, feb = f"inv_{SETTLE}_renewal_2026-01-15", f"inv_{SETTLE}_renewal_2026-02-15"
+    waive_feb = f"inv_{WAIVE}_renewal_2026-02-10"
     fee = f"inv_{WAIVE}_excess_profiles_20260112T100000Z"
     return [
         account_upserted(
@@ -121,6 +124,25 @@ def events() -> list[dict[str, Any]]:
             "2026-02-03T10:00:00Z",
             invoice_id=fee + "-" + _fee_suffix(),
             reason="Fee waived: profiles created by our import",
+            requested_by=AGENT,
+        ),
+        _event(
+            WAIVE,
+            4,
+            "payment.received",
+            "2026-02-26T10:00:00Z",
+            invoice_id=waive_feb,
+            amount="10.00",
+            currency="GBP",
+            payment_id="pay_demo_4",
+        ),
+        _event(
+            WAIVE,
+            5,
+            "invoice.void_requested",
+            "2026-02-27T10:00:00Z",
+            invoice_id=waive_feb,
+            reason="Renewal billed after the customer cancelled on 9 February",
             requested_by=AGENT,
         ),
     ]

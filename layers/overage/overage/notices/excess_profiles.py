@@ -286,6 +286,15 @@ def _invoice_summary(episode: Episode) -> list[tuple[str, str]]:
     ]
 
 
+# What a restriction means and what lifts it: the same words whichever overdue invoice restricts (a fee here, another
+# kind in ``notices.settlement.invoice_restricted``).
+RESTRICTION_TERMS = (
+    "Your account is restricted: no new user profiles can be created. Existing profiles and everything else keep "
+    "working.",
+    "The restriction is lifted as soon as every overdue invoice is paid.",
+)
+
+
 def restricted(account: Account, happening: Happening, catalog: Catalog) -> Notice:
     episode = happening.episode
     assert episode is not None and episode.fee_invoice_id is not None
@@ -299,9 +308,7 @@ def restricted(account: Account, happening: Happening, catalog: Catalog) -> Noti
         paragraphs=[
             f"Invoice {episode.fee_invoice_number} ({episode.fee_gross} {cur} including VAT) was due on "
             f"{episode.deadline} and has not been paid. It is now overdue.",
-            "Your account is restricted: no new user profiles can be created. Existing profiles and everything "
-            "else keep working.",
-            "The restriction is lifted as soon as every overdue invoice is paid.",
+            *RESTRICTION_TERMS,
         ],
         breakdown=_invoice_summary(episode),
         actions=[

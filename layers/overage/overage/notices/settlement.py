@@ -17,6 +17,7 @@ from overage.domain.account import Account
 from overage.domain.invoice import Invoice
 from overage.domain.notice import Notice, render
 from overage.domain.settlement import InvoiceStep
+from overage.notices.excess_profiles import RESTRICTION_TERMS
 
 
 def _when(moment: datetime) -> str:
@@ -204,9 +205,7 @@ def invoice_restricted(account: Account, invoice: Invoice, at: datetime, days_ov
         paragraphs=[
             f"Invoice {invoice.number} was due on {invoice.due_on} and {invoice.amount_due} {cur} of it is still "
             f"unpaid, {days_overdue} days after it became overdue.",
-            "Your account is restricted: no new user profiles can be created. Existing profiles and everything "
-            "else keep working.",
-            "The restriction is lifted as soon as every overdue invoice is paid.",
+            *RESTRICTION_TERMS,
         ],
         breakdown=[*invoice_amounts(invoice), ("Was due by", invoice.due_on.isoformat())],
         actions=[f"Pay {invoice.amount_due} {cur} quoting invoice {invoice.number} to lift the restriction."],
