@@ -454,3 +454,36 @@ def test_the_restriction_stays_while_another_restricting_invoice_is_overdue() ->
         assert money(by_id(world, may["invoice_id"])) == ("43.20", "0.00", "0.00", "0.00", "void")
         assert world.get(f"/accounts/{ACC}")[1]["restricted"] is False
         assert [e["detail-type"] for e in world.bus_events()].count("account.unrestricted") == 1
+
+
+def test_an_invoice_waiting_to_restrict_leaves_dunning_when_the_catalog_stops_restricting_its_kind() -> None:
+    import boto3
+
+    from tests.support import moto_world, reset_caches
+
+    with moto_world({"CatalogParameterName": "/overage/catalog-restricting"}) as world:
+        ssm = boto3.client("ssm", region_name="eu-west-1")
+        ssm.put_parameter(Name="/overage/catalog-restricting", Value=catalog_restricting("renewal", 7), Type="String")
+        # Given the 10 Apr renewal (43.20, overdue 25 Apr) waiting to restrict the account on 2 May (25 Apr + 7)
+        april = gbp_t250(world)
+        grace_run(world, "2026-04-25T00:05:00Z")
+        item = next(i for i in world.ledger(ACC, "INVOICE#") if i["invoice_id"] == april["invoice_id"])
+        assert item["dunning_at"] == "X#2026-05-02"
+        # When the vendor's catalog stops restricting renewals before then (plan changes restrict now instead)
+        ssm.put_parameter(
+            Name="/overage/catalog-restricting",
+            Value=catalog_restricting("plan_change", 7),
+            Type="String",
+            Overwrite=True,
+        )
+        reset_caches()
+        notices_before, bus_before = len(world.notices(ACC)), len(world.bus_events())
+        # Then the run of 2 May takes the invoice out of dunning without restricting or telling anyone
+        assert grace_run(world, "2026-05-02T00:05:00Z")["invoices_dispatched"] == 1
+        assert world.get(f"/accounts/{ACC}")[1]["restricted"] is False
+        item = next(i for i in world.ledger(ACC, "INVOICE#") if i["invoice_id"] == april["invoice_id"])
+        assert "dunning_at" not in item and "dunning_shard" not in item and item.get("restricting") is not True
+        assert money(by_id(world, april["invoice_id"])) == ("43.20", "0.00", "0.00", "43.20", "overdue")
+        assert (len(world.notices(ACC)), len(world.bus_events())) == (notices_before, bus_before)
+        # and no later run finds it again
+        assert grace_run(world, "2026-05-03T00:05:00Z")["invoices_dispatched"] == 0

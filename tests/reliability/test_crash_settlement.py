@@ -193,3 +193,35 @@ def test_a_dunning_run_that_restricts_and_fails_at_any_call_ends_as_a_clean_run(
     report.assert_every_fault_recovered(
         {"sqs.SendMessageBatch", "dynamodb.TransactWriteItems", "sesv2.SendEmail", "eventbridge.PutEvents"}
     )
+
+
+@pytest.mark.slow
+def test_a_dunning_run_that_releases_an_invoice_and_fails_at_any_call_ends_as_a_clean_run() -> None:
+    # acc_late's 10 Apr invoice went overdue on 25 Apr waiting to restrict on 2 May (7 days); the catalog then stops
+    # restricting renewals (plan changes restrict instead): the run of 2 May takes it out of dunning, saying nothing
+    # about it, and every fault of that release is recovered as the clean run is.
+    import boto3
+
+    from tests.builders import catalog_restricting
+    from tests.support import reset_caches
+
+    with moto_world({"LogLevel": "ERROR", "CatalogParameterName": "/overage/catalog-x"}) as world, quiet_functions():
+        ssm = boto3.client("ssm", region_name=REGION)
+        ssm.put_parameter(Name="/overage/catalog-x", Value=catalog_restricting("renewal", 7), Type="String")
+        given_two_renewal_invoices_dunned_on_25_april(world)
+        world.run("GraceExpiryFunction", {"as_of": "2026-04-25T00:05:00Z"})
+        ssm.put_parameter(
+            Name="/overage/catalog-x", Value=catalog_restricting("plan_change", 7), Type="String", Overwrite=True
+        )
+        reset_caches()
+        report = crash_at_every_call(world, "GraceExpiryFunction", "2026-05-02T00:05:00Z")
+
+    late = report.clean.items["LedgerTable"][("acc_late", "INVOICE#inv_acc_late_renewal_2026-04-10")]
+    assert '"status": "overdue"' in late and "dunning_at" not in late and "restricting" not in late
+    assert '"restricted": true' not in report.clean.items["AccountsTable"][("acc_late", "ACCOUNT")]
+    # the one email is acc_soon's invoice (due 26 Apr) going overdue, which this run is the first to see
+    [(_, subject, _)] = list(report.clean.emails)
+    assert subject.startswith("Invoice ") and " is overdue: 29.00 USD due since 2026-04-26" in subject
+    report.assert_every_fault_recovered(
+        {"sqs.SendMessageBatch", "dynamodb.TransactWriteItems", "sesv2.SendEmail", "eventbridge.PutEvents"}
+    )

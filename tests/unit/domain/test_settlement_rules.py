@@ -136,8 +136,15 @@ def test_a_kind_that_restricts_after_seven_days_waits_at_its_restriction_day_the
     assert dunning_step(partly, "X#2026-06-01", date(2026, 6, 1), 3, restrict_after=7).restricts  # type: ignore[union-attr]
     paid = late.model_copy(update={"amount_paid": Decimal("28.80"), "amount_due": Decimal("0.00"), "status": "paid"})
     assert dunning_step(paid, "X#2026-06-01", date(2026, 6, 1), 3, restrict_after=7) is None
-    # a kind that never restricts ignores a restriction key; the overdue step of such a kind ends the chase
-    assert dunning_step(late, "X#2026-06-01", date(2026, 6, 1), 3, restrict_after=None) is None
+    # a kind the catalog no longer restricts leaves the index at its restriction key, restricting nothing
+    released = dunning_step(late, "X#2026-06-01", date(2026, 6, 1), 3, restrict_after=None)
+    assert released is not None
+    assert (released.happening, released.after.status, released.next_key, released.restricts) == (
+        "released",
+        "overdue",
+        None,
+        False,
+    )
 
 
 def test_zero_days_restricts_in_the_overdue_step_and_a_late_first_run_does_both() -> None:

@@ -231,7 +231,7 @@ def credit_change(
 # due ``reminder_days`` before that day) then ``O#<overdue day>``, then, for a kind the policy restricts on
 # (``restrict_after_days_overdue``: N days), ``X#<overdue day + N>``: the account is restricted that day if the
 # invoice is still overdue (N = 0: in the overdue step itself).
-DunningHappening = Literal["reminded", "overdue", "restricted"]
+DunningHappening = Literal["reminded", "overdue", "restricted", "released"]
 REMIND = "R#"
 OVERDUE = "O#"
 RESTRICT = "X#"
@@ -273,7 +273,11 @@ def dunning_step(
         return None
     restrict_day = restricts_on(invoice, restrict_after)
     if invoice.status == "overdue":  # waiting for the restriction, if its kind has one (a partial payment: still)
-        if not key.startswith(RESTRICT) or restrict_day is None or today < restrict_day:
+        if not key.startswith(RESTRICT):
+            return None
+        if restrict_day is None:  # the catalog no longer restricts its kind: it leaves the index, nothing said
+            return DunningStep(invoice, invoice.model_copy(update={"rev": invoice.rev + 1}), "released", None)
+        if today < restrict_day:
             return None
         after = invoice.model_copy(update={"rev": invoice.rev + 1})
         return DunningStep(invoice, after, "restricted", None, restricts=True)

@@ -87,6 +87,12 @@ class Dunning:
                 return None
             if step.restricts:
                 return self._restrict(step, as_of, now)
+            if step.happening == "released":
+                released = self.store.invoice_item(step.before, step.after, {}, dunning=None)
+                if commit(self.store.client, [released], "releasing an invoice from dunning"):
+                    count("Dunning_released")
+                    return step.happening
+                continue
             if step.happening == "reminded":
                 notice = notices.invoice_reminder(account, step.after, as_of)
                 fields = {"reminded_at": to_key(as_of)}
