@@ -273,8 +273,7 @@ def first_request(site: Site) -> FirstRequest:
     code = template.function_code(FIRST_FUNCTION)
     modules = third_party(site, code.code_dir, code.module, template.function_environment(FIRST_FUNCTION))
     floor = FLOOR.format(modules=modules) + FIRST_VALIDATION
-    server, endpoint = memory._start_server(template)
-    try:
+    with memory.local_aws(template) as endpoint:
         ddb = boto3.client("dynamodb", endpoint_url=endpoint, region_name=template.region)
         seed.put_all(ddb, template.physical_id("AccountsTable"), iter(seed.account_items(0, date(2026, 1, 20))))
         floors: list[float] = []
@@ -289,13 +288,6 @@ def first_request(site: Site) -> FirstRequest:
             floors.append(_cpu_ms(site, template, endpoint, {"code": floor}))
             job = {"attribute": code.attribute, "event": event, "status": 202}
             handled.append(_cpu_ms(site, template, endpoint, job))
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=10)
     return FirstRequest(
         FIRST_FUNCTION,
         statistics.median(handled),

@@ -16,6 +16,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -67,6 +69,22 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@contextmanager
+def local_aws(template: LocalTemplate) -> Iterator[str]:
+    """``overage local up`` on a free port, ready (tables, queues, secrets) for the functions of ``template``: its
+    endpoint while the block runs, stopped after it."""
+    server, endpoint = _start_server(template)
+    try:
+        yield endpoint
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=10)
 
 
 def _start_server(template: LocalTemplate) -> tuple[subprocess.Popen[bytes], str]:
@@ -162,8 +180,7 @@ def _run_worker(site: Site, template: LocalTemplate, endpoint: str, logical_id: 
 
 def run(site: Site) -> list[Memory]:
     template = LocalTemplate.from_file(ROOT / "template.yaml", parameter_overrides={"LogLevel": "ERROR"})
-    server, endpoint = _start_server(template)
-    try:
+    with local_aws(template) as endpoint:
         world = World(template.for_endpoint(endpoint), endpoint)
         ddb = boto3.client("dynamodb", endpoint_url=endpoint, region_name=template.region)
         _seed(world, ddb)
@@ -175,13 +192,6 @@ def run(site: Site) -> list[Memory]:
                 events = [{"as_of": SCHEDULED_AS_OF.get(logical_id, OTHER_AS_OF)}]
             results.append(_run_worker(site, template, endpoint, logical_id, events))
         return results
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=10)
 
 
 def report(results: list[Memory], sized_elsewhere: dict[str, tuple[int, str]] | None = None) -> None:
