@@ -82,6 +82,9 @@ def serialized_mock_aws() -> Iterator[None]:
     from moto import mock_aws
     from moto.core.botocore_stubber import BotocoreStubber
 
+    from overage_local import moto_speed
+
+    moto_speed.apply()
     lock = threading.RLock()
     original = BotocoreStubber.process_request
 
@@ -106,6 +109,10 @@ class SerializedMotoServer:
     def __init__(self, host: str, port: int) -> None:
         from moto.server import DomainDispatcherApplication, create_backend_app
         from werkzeug.serving import make_server
+
+        from overage_local import moto_speed
+
+        moto_speed.apply()
 
         app = DomainDispatcherApplication(create_backend_app)
         lock = threading.Lock()
