@@ -122,7 +122,7 @@ def nothing_due(world: World) -> list[tuple[int, Probe]]:
 
 def renewal(world: World) -> Run:
     """A day that bills: monthly t50 accounts with 130 active contacts (subscription + overrun, one notice each),
-    among 1,000 accounts not due. (In a separate, smaller world: moto copies a whole table per transaction.)"""
+    among 1,000 accounts not due, in a world of its own (the quiet day's 50,000 accounts stay out of its reads)."""
     seed.seed_accounts(world.ddb, world.accounts_table, 0, 1_000, date(2026, 1, 20))
     first, last = 1_000, 1_000 + BILLED
     seed.seed_accounts(world.ddb, world.accounts_table, first, last, date(2026, 1, 12), contacts=130)

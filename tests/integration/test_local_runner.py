@@ -753,6 +753,27 @@ def test_short_flags_and_the_event_from_standard_input(
     assert (no_event[0], no_event[1]["event"]) == (0, {})  # as sam local invoke: no -e, the event is {}
 
 
+def test_a_warm_container_keeps_the_functions_environment_between_calls_and_restores_it_after(
+    dialect_stack: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    template_path, endpoint = dialect_stack
+    template = LocalTemplate.from_file(Path(template_path), region=REGION)
+    monkeypatch.setenv("COLOR", "the shell's")
+    monkeypatch.delenv("STAGE", raising=False)
+
+    with runtime.warm_container(template, "EchoFunction", endpoint) as handle:
+        first = handle({"n": 1})
+        second = handle({"n": 2})
+        inside = os.environ["COLOR"]
+
+    assert [first["event"], second["event"]] == [{"n": 1}, {"n": 2}]
+    assert (first["color"], second["color"], inside) == ("blue", "blue", "blue")  # the template's, for each call
+    assert first["endpoint"] == endpoint
+    assert first["log_group"] == "/aws/lambda/overage-local-EchoFunction"  # a context made for each call
+    assert os.environ["COLOR"] == "the shell's"
+    assert "STAGE" not in os.environ
+
+
 def test_parameter_overrides_in_both_of_sams_spellings(
     dialect_stack: tuple[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:

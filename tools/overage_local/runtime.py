@@ -18,7 +18,7 @@ import sys
 import time
 import traceback
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -239,6 +239,17 @@ def invoke(
 
     The handler's exceptions propagate (as Lambda reports an error); ``os.environ`` is restored afterwards.
     """
+    with warm_container(template, logical_id, endpoint_url) as handle:
+        return handle(event, context)
+
+
+@contextlib.contextmanager
+def warm_container(
+    template: LocalTemplate, logical_id: str, endpoint_url: str | None
+) -> Iterator[Callable[[Any, LambdaContext | None], Any]]:
+    """A warm container of the function while the block runs: its environment applied and its handler imported
+    once, then ``handle(event, context=None)`` per invocation (a context made for each call when none is given),
+    with nothing else between two calls, as in Lambda. ``os.environ`` is restored afterwards."""
     template.require_function(logical_id)
     env = function_env(template, logical_id, endpoint_url)
     remove = () if endpoint_url else ("AWS_ENDPOINT_URL",)
@@ -249,9 +260,12 @@ def invoke(
         handler = getattr(loaded.module, attribute, None)
         if not callable(handler):
             raise AttributeError(f"{logical_id}: {loaded.module.__file__} has no callable {attribute!r}")
-        context = context or make_context(template, logical_id)
+
+        def handle(event: Any, context: LambdaContext | None = None) -> Any:
+            return handler(event, context or make_context(template, logical_id))
+
         with _function_import_scope(loaded):
-            return handler(event, context)
+            yield handle
 
 
 # ------------------------------------------------------------------------------ SQS event source mappings
