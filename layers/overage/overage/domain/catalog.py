@@ -27,8 +27,8 @@ from pydantic import (
     model_validator,
 )
 
+from overage.domain.amounts import CENT
 from overage.domain.calendar import BillingCycle
-from overage.domain.money import CENT
 from overage.errors import CatalogError, InvalidRequest
 
 CATALOG_FILE = "catalog.json"

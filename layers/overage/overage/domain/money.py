@@ -5,50 +5,14 @@ Models serialise amounts as strings (``"10.00"``) in JSON mode.
 """
 
 from collections.abc import Iterable
-from decimal import ROUND_HALF_UP, Decimal
-from typing import Annotated, Any, Literal
+from decimal import Decimal
+from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-CENT = Decimal("0.01")
-ZERO = Decimal("0.00")
+from overage.domain.amounts import CENT, ZERO, Amount, Rate, refuse_float, round_money
 
-
-def round_money(x: Decimal | int) -> Decimal:
-    """Round to the cent, half-up (away from zero on a tie): 0.005 → 0.01, -0.005 → -0.01."""
-    if isinstance(x, bool) or not isinstance(x, Decimal | int):
-        raise TypeError(f"money must be Decimal or int, not {type(x).__name__}")
-    value = Decimal(x)
-    if not value.is_finite():
-        raise ValueError(f"money must be finite, not {value}")
-    return value.quantize(CENT, rounding=ROUND_HALF_UP)
-
-
-def _refuse_float(value: Any) -> Any:
-    if isinstance(value, float):
-        raise ValueError("a float is not money; use a string like '10.00' or a Decimal")
-    return value
-
-
-def _finite(value: Decimal) -> Decimal:
-    if not value.is_finite():
-        raise ValueError("must be a finite number")
-    return value
-
-
-def _cents(value: Decimal) -> Decimal:
-    """An amount already in cents: at most two decimals, shown with exactly two."""
-    cents = _finite(value).quantize(CENT)
-    if cents != value:
-        raise ValueError(f"{value} has more than two decimals")
-    return cents
-
-
-Amount = Annotated[Decimal, BeforeValidator(_refuse_float), AfterValidator(_cents)]
-"""A money amount in cents (at most two decimals); floats refused."""
-
-Rate = Annotated[Decimal, BeforeValidator(_refuse_float), AfterValidator(_finite)]
-"""An exact decimal that is not necessarily in cents (a unit price, a quantity); floats refused."""
+__all__ = ["CENT", "ZERO", "Amount", "Evidence", "InvoiceLine", "Rate", "Totals", "round_money", "totals", "with_vat"]
 
 
 class Evidence(BaseModel):
@@ -90,7 +54,7 @@ class InvoiceLine(BaseModel):
 
     code: str
     description: str
-    quantity: Annotated[int | Decimal, BeforeValidator(_refuse_float)]
+    quantity: Annotated[int | Decimal, BeforeValidator(refuse_float)]
     unit_price: Rate
     amount: Amount
     # a count-based line: the snapshot it was priced from (left out of the JSON of every other line)
