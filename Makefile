@@ -66,8 +66,9 @@ unit: install
 	$(BIN)/pytest -q -n 2 --dist loadfile
 
 # The suite with coverage of the layer, the handlers and the CLI (pyproject [tool.coverage]), failing under
-# COVERAGE_FLOOR percent (87.6 % on 1 Dec 2026); `make test` runs it, `make unit` is the same suite without coverage.
-COVERAGE_FLOOR ?= 85
+# COVERAGE_FLOOR percent of lines (91.8 % on 3 Dec 2026; pyproject [tool.coverage.run] says why lines, not branches);
+# `make test` runs it, `make unit` is the same suite without coverage.
+COVERAGE_FLOOR ?= 88
 coverage: install
 	$(BIN)/pytest -q -n 2 --dist loadfile --cov --cov-report=term-missing:skip-covered --cov-report=html \
 		--cov-fail-under=$(COVERAGE_FLOOR)
