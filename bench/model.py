@@ -499,6 +499,6 @@ def report_sizes(models: list[Model], configured_mb: int) -> None:
         ["MemorySize", "1M accounts", "counter conflicts", "cost without SES"],
         rows,
         "More memory is more CPU: less code time per record and a faster run, but the faster run brings each series "
-        "its invoices closer together, so more counter conflicts, and more GB-seconds. The template's 384 MB is set "
-        "by the memory its threaded batches reach (the memory table); this table shows what it costs and gains.",
+        "its invoices closer together, so more counter conflicts, and more GB-seconds. The template's size is the "
+        "smallest here that keeps 1M accounts under the time goal with room for a slower machine, within the cost goal.",
     )
