@@ -500,5 +500,6 @@ def report_sizes(models: list[Model], configured_mb: int) -> None:
         rows,
         "More memory is more CPU: less code time per record and a faster run, but the faster run brings each series "
         "its invoices closer together, so more counter conflicts, and more GB-seconds. The template's size is the "
-        "smallest here that keeps 1M accounts under the time goal with room for a slower machine, within the cost goal.",
+        "smallest here that keeps 1M accounts under the time goal with room for a slower machine, within the cost "
+        "goal.",
     )
