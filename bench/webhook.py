@@ -29,6 +29,7 @@ from overage_local import runtime
 
 from bench import seed
 from bench.probe import table
+from tests.builders import call_body, contacts_body, grant_body, profiles_body
 from tests.support import SECRET, moto_world, rest_event
 
 ACCOUNTS = 20
@@ -67,29 +68,21 @@ def _bodies() -> list[dict[str, Any]]:
     bodies = []
     for n in range(EVENTS):
         at = start + timedelta(minutes=n)
-        kind = MIX[n % len(MIX)]
-        body: dict[str, Any] = {
-            "id": f"evt_bench_{n:05d}",
-            "type": kind,
-            "occurred_at": at.isoformat().replace("+00:00", "Z"),
-            "account_id": seed.account_id(n % ACCOUNTS),
-        }
+        occurred, account, kind = _instant(at), seed.account_id(n % ACCOUNTS), MIX[n % len(MIX)]
         if kind == "contacts.counted":
-            body["data"] = {"active": 40 + n % 90, "archived": n % 7}
+            body = contacts_body(account, occurred, 40 + n % 90, n % 7)
         elif kind == "profiles.counted":
-            body["data"] = {"count": 150 + n % 40}  # within the standard package's 200
+            body = profiles_body(account, occurred, 150 + n % 40)  # within the standard package's 200
         elif kind == "call.completed":
-            started = (at - timedelta(minutes=12)).isoformat().replace("+00:00", "Z")
-            body["data"] = {"call_id": f"call_{n:05d}", "user_id": "u1", "started_at": started, "duration_seconds": 700}
+            body = call_body(account, f"call_{n:05d}", _instant(at - timedelta(seconds=700)), 700)
         else:
-            body["data"] = {
-                "amount": "2.50",
-                "currency": "USD",
-                "reason": "Outage on 31 January",
-                "requested_by": "agent@vendor.example",
-            }
-        bodies.append(body)
+            body = grant_body(account, occurred, "2.50", "USD", reason="Outage on 31 January")
+        bodies.append(body | {"id": f"evt_bench_{n:05d}"})
     return bodies
+
+
+def _instant(at: datetime) -> str:
+    return at.isoformat().replace("+00:00", "Z")
 
 
 def _warm_up(body: dict[str, Any]) -> dict[str, Any]:
@@ -122,7 +115,7 @@ def _requests(bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _round() -> Overhead:
     bodies = _bodies()
-    recorded: list[tuple[str, dict[str, Any]]] = []
+    recorded: list[tuple[str, str, dict[str, Any]]] = []  # service, operation, request
     overrides = {"LogLevel": "ERROR"}
     with moto_world(parameter_overrides=overrides) as world:
         _seed(world)

@@ -305,3 +305,16 @@ def catalog_restricting(kind: str, days: int) -> str:
     document = json.loads((ROOT / "layers/overage/overage/domain" / CATALOG_FILE).read_text())
     document["policy"]["dunning"]["restrict_after_days_overdue"][kind] = days
     return json.dumps(document)
+
+
+def create_pk_sk_table(client: Any, name: str) -> None:
+    """A table keyed as the ledger is (``pk`` and ``sk``, strings), on demand."""
+    client.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )

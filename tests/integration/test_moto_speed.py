@@ -13,6 +13,8 @@ import pytest
 from botocore.exceptions import ClientError
 from overage_local.server import serialized_mock_aws
 
+from tests.builders import create_pk_sk_table
+
 REGION = "eu-west-1"
 
 
@@ -20,15 +22,7 @@ REGION = "eu-west-1"
 def ddb() -> Iterator[Any]:
     with serialized_mock_aws():
         client = boto3.client("dynamodb", region_name=REGION)
-        client.create_table(
-            TableName="ledger",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_pk_sk_table(client, "ledger")
         client.create_table(
             TableName="accounts",
             KeySchema=[{"AttributeName": "account_id", "KeyType": "HASH"}],

@@ -24,6 +24,8 @@ from overage.services.invoicing import Invoicing, Issue, Numbering
 from overage.store.ledger import LedgerStore
 from overage.store.transaction import Outcome, Transaction
 
+from tests.builders import create_pk_sk_table
+
 ISSUED = datetime(2026, 3, 10, tzinfo=UTC)
 
 
@@ -58,15 +60,7 @@ def test_accounts_spread_over_the_shards() -> None:
 def ledger() -> Iterator[LedgerStore]:
     with mock_aws():
         client = boto3.client("dynamodb", region_name="eu-west-1")
-        client.create_table(
-            TableName="ledger",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_pk_sk_table(client, "ledger")
         yield LedgerStore("ledger", client)
 
 

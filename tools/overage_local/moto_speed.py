@@ -1,4 +1,5 @@
-"""Two costs of moto that grow with what a local run has written, taken away without changing what moto answers.
+"""Three costs of moto, the first growing with what a local run has written, taken away without changing what
+moto answers.
 
 - ``TransactWriteItems``: moto backs up every table a transaction names with ``copy.deepcopy`` of the whole table
   before it applies the first action, to put it back if the transaction is cancelled. The ledger of a local run
@@ -13,7 +14,7 @@
   jsonpath-ng, which builds a new parser each time; the parsed paths are memoised (the same eight strings).
 
 ``apply()`` is idempotent; ``overage local up`` and the in-process moto of the tests and the demo call it. moto is
-imported only here (this package is also the Lambda layer's neighbour, where moto is absent).
+imported inside the functions only, as in ``server.py``: importing this module needs no moto.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ _lock = threading.Lock()
 
 
 def apply() -> None:
-    """Install both (once per process)."""
+    """Install the three (once per process)."""
     global _applied
     with _lock:
         if _applied:
@@ -60,7 +61,7 @@ def _transactions_back_up_their_items() -> None:
         return real_deepcopy(value, memo)
 
     # Only moto.dynamodb.models sees this deepcopy (its ``copy`` name); the interpreter's copy module is untouched.
-    models.copy = types.SimpleNamespace(deepcopy=deepcopy)  # type: ignore[assignment]
+    models.copy = types.SimpleNamespace(copy=copy.copy, deepcopy=deepcopy)  # type: ignore[assignment]
     original = models.DynamoDBBackend.transact_write_items
 
     def key_of(table: Table, attributes: dict[str, Any]) -> tuple[DynamoType, DynamoType | None] | None:
