@@ -7,7 +7,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from overage import wiring
-from overage.runtime.config import EmailFeedbackSettings
+from overage.runtime.config.email_feedback import EmailFeedbackSettings
 from overage.runtime.observability import logger, metrics, tracer
 
 

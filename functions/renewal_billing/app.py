@@ -9,7 +9,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from overage import wiring
 from overage.runtime.business_time import business_time
-from overage.runtime.config import RenewalSettings
+from overage.runtime.config.renewal import RenewalSettings
 from overage.runtime.observability import logger, metrics, tracer
 from overage.runtime.sqs_batch import process_batch
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from overage import wiring
-from overage.runtime.config import ReportSettings
+from overage.runtime.config.report import ReportSettings
 from overage.runtime.observability import logger, metrics, tracer
 from overage.runtime.sqs_batch import process_batch
 

@@ -3,10 +3,15 @@ is there and valid, and nothing the template sets for the function is left unrea
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from overage.runtime.config import FUNCTION_SETTINGS, Settings, WebhookSettings
+from overage.runtime.config import FUNCTION_SETTINGS, Settings, function_settings
+from overage.runtime.config.webhook import WebhookSettings
 from overage_local.template import LocalTemplate
 from pydantic import ValidationError
 
@@ -32,7 +37,7 @@ def aliases(model: type[Settings]) -> set[str]:
 @pytest.mark.parametrize("logical_id", sorted(FUNCTION_SETTINGS))
 def test_each_function_environment_validates_against_its_own_model(template: LocalTemplate, logical_id: str) -> None:
     environment = template.function_environment(logical_id)
-    model = FUNCTION_SETTINGS[logical_id]
+    model = function_settings(logical_id)
     settings = model.from_env(environment)
     # every required field came from the template, not from a default
     for name, field in model.model_fields.items():
@@ -68,3 +73,23 @@ def test_current_parses_once_per_environment(monkeypatch: pytest.MonkeyPatch, te
     monkeypatch.setenv("IDEMPOTENCY_TTL_DAYS", "7")
     changed = WebhookSettings.current()
     assert (changed is not first, changed.idempotency_ttl_days) == (True, 7)
+
+
+@pytest.mark.parametrize("logical_id", sorted(FUNCTION_SETTINGS))
+def test_a_function_imports_its_own_settings_model_and_no_other(template: LocalTemplate, logical_id: str) -> None:
+    """Nothing imported that a function does not call (issue 20): its handler's import brings the settings module of
+    its own model only, so the other functions' classes are never built in its container."""
+    code = template.function_code(logical_id)
+    script = (
+        "import json, sys\n"
+        f"sys.path[:0] = [{str(code.code_dir)!r}, {str(ROOT / 'layers' / 'overage')!r}]\n"
+        f"import {code.module}\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('overage.runtime.config.'))))\n"
+    )
+    environment = {**os.environ, **template.function_environment(logical_id), "AWS_DEFAULT_REGION": "eu-west-1"}
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=environment, capture_output=True, text=True, check=False, cwd=code.code_dir
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    module, _ = FUNCTION_SETTINGS[logical_id]
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == [f"overage.runtime.config.{module}"]

@@ -13,17 +13,15 @@ from typing import TYPE_CHECKING
 from overage.domain.catalog import Catalog
 from overage.runtime import aws
 from overage.runtime.catalog_source import current_catalog
-from overage.runtime.config import (
-    EmailFeedbackSettings,
-    FairUseSettings,
-    GraceExpirySettings,
-    RenewalSettings,
-    ReportSettings,
-    Settings,
-)
+from overage.runtime.config import Settings
 from overage.services import deps as stores
 
-if TYPE_CHECKING:  # each function imports only its own job's services
+if TYPE_CHECKING:  # each function imports only its own job's services and its own settings model
+    from overage.runtime.config.email_feedback import EmailFeedbackSettings
+    from overage.runtime.config.fair_use import FairUseSettings
+    from overage.runtime.config.grace_expiry import GraceExpirySettings
+    from overage.runtime.config.renewal import RenewalSettings
+    from overage.runtime.config.report import ReportSettings
     from overage.services.email_feedback import EmailFeedback
     from overage.services.fair_use import FairUseJob
     from overage.services.grace_expiry import GraceExpiryJob

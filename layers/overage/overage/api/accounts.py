@@ -14,7 +14,7 @@ from overage.domain.account import Account, standing
 from overage.domain.crm_events import ACCOUNT_ID_PATTERN
 from overage.errors import NotFound
 from overage.runtime.catalog_source import current_catalog
-from overage.runtime.config import WebhookSettings
+from overage.runtime.config.webhook import WebhookSettings
 from overage.services import deps as stores
 
 router = Router()

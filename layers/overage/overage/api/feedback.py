@@ -9,7 +9,7 @@ from __future__ import annotations
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
-from overage.runtime.config import WebhookSettings
+from overage.runtime.config.webhook import WebhookSettings
 
 router = Router()
 

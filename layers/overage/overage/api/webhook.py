@@ -28,7 +28,7 @@ from overage.domain.crm_events import parse_crm_event
 from overage.errors import Conflict, MalformedRequest, PayloadTooLarge, SignatureError
 from overage.runtime import aws
 from overage.runtime.catalog_source import current_catalog
-from overage.runtime.config import WebhookSettings
+from overage.runtime.config.webhook import WebhookSettings
 from overage.runtime.observability import count, logger
 from overage.services import crm_events
 

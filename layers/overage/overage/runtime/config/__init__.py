@@ -1,13 +1,16 @@
 """Function configuration: one settings model per function, from the environment the template gives it.
 
-``Settings`` holds what every function gets from the template's Globals (tables, bus, sender, catalog, batch
-threads); each function's model adds its own variables, all required (``min_length=1``) except the few that are
-optional by design (``CATALOG_PARAMETER``: empty means the bundled catalog). ``current()`` parses the environment once
-and hands back the same frozen object while the environment stays the same (it is read again, cheaply, at each call:
-a test or ``overage local`` that changes it gets a new one). A test checks each function's template environment
-against its model (tests/unit/test_settings.py).
+``Settings`` (here) holds what every function gets from the template's Globals (tables, bus, sender, catalog, batch
+threads); each function's model, in a module of its own beside this one (``config.webhook``, ``config.renewal``,
+...), adds its own variables, all required (``min_length=1``) except the few that are optional by design
+(``CATALOG_PARAMETER``: empty means the bundled catalog). A function imports its own model only: the others'
+classes are never built in its container (cold start, issue 20). ``current()`` parses the environment once and hands
+back the same frozen object while the environment stays the same (it is read again, cheaply, at each call: a test or
+``overage local`` that changes it gets a new one). A test checks each function's template environment against its
+model (tests/unit/test_settings.py), found by ``function_settings``.
 """
 
+import importlib
 import os
 import threading
 from collections.abc import Mapping
@@ -89,53 +92,19 @@ class Settings(BaseModel):
         return found
 
 
-class WebhookSettings(Settings):
-    """CrmWebhookFunction."""
-
-    idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE", min_length=1)
-    webhook_secret_parameter: str = Field(alias="WEBHOOK_SECRET_PARAMETER", min_length=1)
-    idempotency_ttl_days: int = Field(default=30, alias="IDEMPOTENCY_TTL_DAYS", ge=1, le=365)
-
-
-class RenewalSettings(Settings):
-    """RenewalBillingFunction."""
-
-    billing_queue_url: str = Field(alias="BILLING_QUEUE_URL", min_length=1)
-
-
-class GraceExpirySettings(Settings):
-    """GraceExpiryFunction (spec §3.2)."""
-
-    grace_queue_url: str = Field(alias="GRACE_QUEUE_URL", min_length=1)
-
-
-class FairUseSettings(Settings):
-    """FairUseRollupFunction (spec §3.3)."""
-
-    fair_use_queue_url: str = Field(alias="FAIR_USE_QUEUE_URL", min_length=1)
-    director_email: str = Field(alias="DIRECTOR_EMAIL", min_length=3)
-    # How long a run's closing message waits between two looks at whether every rollup of the month is done (SQS
-    # DelaySeconds: at most 900). Template parameter FairUseCloseDelaySeconds; 0 in a local run (overage local).
-    fair_use_close_delay_seconds: int = Field(alias="FAIR_USE_CLOSE_DELAY_SECONDS", ge=0, le=900)
-
-
-class ReportSettings(Settings):
-    """UsageReportFunction (spec §3.6)."""
-
-    report_bucket: str = Field(alias="REPORT_BUCKET", min_length=1)
-    report_queue_url: str = Field(alias="REPORT_QUEUE_URL", min_length=1)
-
-
-class EmailFeedbackSettings(Settings):
-    """EmailFeedbackFunction (spec §3.9): what SES says of the notice emails; it reads and writes what every
-    function does (the account item, the notice record, the outbox for ``account.email_undeliverable``)."""
-
-
-FUNCTION_SETTINGS: dict[str, type[Settings]] = {
-    "CrmWebhookFunction": WebhookSettings,
-    "RenewalBillingFunction": RenewalSettings,
-    "GraceExpiryFunction": GraceExpirySettings,
-    "FairUseRollupFunction": FairUseSettings,
-    "UsageReportFunction": ReportSettings,
-    "EmailFeedbackFunction": EmailFeedbackSettings,
+# Each function's settings model: its module beside this one and its class (``function_settings``).
+FUNCTION_SETTINGS: dict[str, tuple[str, str]] = {
+    "CrmWebhookFunction": ("webhook", "WebhookSettings"),
+    "RenewalBillingFunction": ("renewal", "RenewalSettings"),
+    "GraceExpiryFunction": ("grace_expiry", "GraceExpirySettings"),
+    "FairUseRollupFunction": ("fair_use", "FairUseSettings"),
+    "UsageReportFunction": ("report", "ReportSettings"),
+    "EmailFeedbackFunction": ("email_feedback", "EmailFeedbackSettings"),
 }
+
+
+def function_settings(logical_id: str) -> type[Settings]:
+    """The settings model of a function of the template (its logical id), imported from its own module."""
+    module, name = FUNCTION_SETTINGS[logical_id]
+    model: type[Settings] = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    return model
