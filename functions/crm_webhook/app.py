@@ -5,6 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+# boto3 (with botocore, urllib3, s3transfer) first, before the Event Handler and our models: measured in `make bench`'s
+# way, the handler's import then takes 50-80 ms less CPU than with boto3 arriving late, through Powertools' idempotency
+# persistence (about 3,000 fewer page faults, the same peak memory). Not a deferral and nothing more loaded: the same
+# modules, at import, in another order. The scheduled functions do not import boto3 (they call DynamoDB through
+# botocore), so they do not have this line.
+import boto3  # noqa: F401
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
