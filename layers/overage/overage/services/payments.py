@@ -22,7 +22,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from overage.domain.crm_events import PaymentReceived
 from overage.domain.excess_profiles import UNPAID_STATES
 from overage.domain.instants import to_key
 from overage.domain.settlement import receive_payment
@@ -33,7 +32,8 @@ from overage.services.settlement import CreditWrite, credit_arises, restriction_
 from overage.store.excess_profiles import LoadedAccount
 from overage.store.settlement import SettlementStore, payment_key
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the webhook's event model: not loaded by the scheduled functions
+    from overage.domain.crm_events import PaymentReceived
     from overage.services.deps import Deps
 
 

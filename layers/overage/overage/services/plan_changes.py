@@ -16,13 +16,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from overage.domain import plan_changes as rules
 from overage.domain.account import Account, version_key
 from overage.domain.calendar import next_billing_date
 from overage.domain.catalog import Catalog
-from overage.domain.crm_events import PlanChangeData, PlanChangeRequested
 from overage.domain.instants import midnight_utc, parse_instant
 from overage.domain.invoice import Invoice, invoice_id
 from overage.domain.notice import Notice
@@ -41,6 +40,9 @@ from overage.services.renewal import BillingContribution, BillingHook, FollowUp,
 from overage.services.settlement import credit_arises, credit_at_issue
 from overage.store.plan_changes import PlanChangeStore, change_sk
 from overage.store.settlement import SettlementStore
+
+if TYPE_CHECKING:  # the webhook's event models: not loaded by the scheduled functions
+    from overage.domain.crm_events import PlanChangeData, PlanChangeRequested
 
 MAX_ATTEMPTS = 3
 RECORD_TYPE = "plan_change"
