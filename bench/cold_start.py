@@ -12,6 +12,10 @@ The webhook has a second figure (``first_request``): a cold container's import a
 ``contacts.counted`` through the handler against ``overage local up``, in CPU time of the function's process,
 against its floor's import and one model's first JSON validation. A validator pydantic builds on first use (the
 event types' own, the settings') counts there: the import ratio cannot hide time moved to the first call.
+
+Each function has a second import figure (``job_modules``): its handler's import followed by every module of ours its
+code can import later (the services, stores and notices imported in function bodies), against the floor of the
+third-party modules that brings, so the modules a job or an event type loads on first use count too.
 """
 
 from __future__ import annotations
