@@ -93,9 +93,10 @@ M(x=1)
 # The modules a function's invocations import after its handler's (their services, stores and notices: imported in the
 # function bodies that build or dispatch a job, so a function does not load another's). Found in the source, not by
 # running it: every import of ours, at module level or in a function body (TYPE_CHECKING blocks left out), from the
-# handler's module on; in the composition root only the factories the code reaches (``wiring.NAME``) and the ones
-# they call. The second goal figure imports them too: time moved to the first call cannot hide there.
-COMPOSITION_ROOT = "overage.wiring"
+# handler's module on; in the factory modules (the composition root, and the stores a job is built from) only the
+# functions and classes the code reaches (``wiring.NAME``, ``from ... import Deps``) and the ones they call. The
+# second goal figure imports them too: time moved to the first call cannot hide there.
+FACTORY_MODULES = ("overage.wiring", "overage.services.deps")
 LAYER_SOURCE = ROOT / "layers" / "overage"
 
 
@@ -136,10 +137,33 @@ def _imports(body: list[ast.stmt], code_dir: Path) -> list[str]:
     return [name for name in found if _source(name, code_dir) is not None]
 
 
+def _reached_names(tree: ast.Module) -> set[str]:
+    """What a module can use at run time from a factory module: ``from <factory> import NAME``, and ``alias.NAME``
+    where the factory module is imported as ``alias`` (``from overage import wiring``, ``... deps as stores``)."""
+    names: set[str] = set()
+    aliases: set[str] = set()
+    attributes: list[ast.Attribute] = []
+    pending: list[ast.AST] = [tree]
+    while pending:
+        node = pending.pop()
+        if _is_type_checking(node):
+            continue
+        if isinstance(node, ast.ImportFrom) and node.module in FACTORY_MODULES:
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            aliases |= {
+                alias.asname or alias.name for alias in node.names if f"{node.module}.{alias.name}" in FACTORY_MODULES
+            }
+        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            attributes.append(node)
+        pending += list(ast.iter_child_nodes(node))
+    return names | {node.attr for node in attributes if isinstance(node.value, ast.Name) and node.value.id in aliases}
+
+
 def job_modules(code_dir: Path, module: str) -> list[str]:
     """Our modules the function may import, its handler's module first, in the order they are found."""
     order: list[str] = []
-    factories: set[str] = set()
+    reached: set[str] = set()
     pending = [module]
     trees: dict[str, ast.Module] = {}
     while pending:
@@ -149,38 +173,35 @@ def job_modules(code_dir: Path, module: str) -> list[str]:
             path = _source(name, code_dir)
             assert path is not None
             tree = trees[name] = ast.parse(path.read_text(), str(path))
-            factories |= {
-                node.attr
-                for node in ast.walk(tree)
-                if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "wiring"
-            }
-            # the composition root's module level now, its factories once every caller is known (below)
-            body = (
-                [n for n in tree.body if not isinstance(n, ast.FunctionDef)] if name == COMPOSITION_ROOT else tree.body
-            )
+            reached |= _reached_names(tree)
+            # a factory module's module level now, its functions and classes once every caller is known (below)
+            definitions = (ast.FunctionDef, ast.ClassDef)
+            body = [n for n in tree.body if not isinstance(n, definitions)] if name in FACTORY_MODULES else tree.body
             pending += _imports(body, code_dir)
-        if not pending and COMPOSITION_ROOT in trees:
-            pending = [
-                found for found in _factory_imports(trees[COMPOSITION_ROOT], factories, code_dir) if found not in order
+        if not pending:
+            later = [
+                found for m in FACTORY_MODULES if m in trees for found in _factory_imports(trees[m], reached, code_dir)
             ]
+            pending = [found for found in later if found not in order]
     return order
 
 
 def _factory_imports(tree: ast.Module, reached: set[str], code_dir: Path) -> list[str]:
-    functions = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
+    """The imports of a factory module's functions and classes the code reaches, and of those they call."""
+    definitions = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef | ast.ClassDef)}
     seen: set[str] = set()
-    pending = [name for name in reached if name in functions]
+    pending = [name for name in reached if name in definitions]
     found: list[str] = []
     while pending:
         name = pending.pop(0)
         if name in seen:
             continue
         seen.add(name)
-        found += _imports(functions[name].body, code_dir)
+        found += _imports(definitions[name].body, code_dir)
         pending += [
             node.func.id
-            for node in ast.walk(functions[name])
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in functions
+            for node in ast.walk(definitions[name])
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in definitions
         ]
     return found
 
