@@ -35,7 +35,7 @@ from overage_local.template import LocalTemplate
 from bench.layer import ROOT, Site
 from bench.probe import table
 
-ROUNDS = int(os.environ.get("BENCH_COLD_ROUNDS", "25"))  # 15 left single runs 0.03x either side of the goal
+ROUNDS = int(os.environ.get("BENCH_COLD_ROUNDS", "25"))  # with 15, one commit's ratio moved by up to 0.07x between runs
 SOURCE_ROUNDS = 3  # the layer without bytecode: a few rounds show a difference this size
 GOAL = 1.5  # against `import boto3` + `Logger` (issue 9; retired by issue 20 for the floor below)
 FLOOR_GOAL = 1.15  # against the function's own floor (issue 20)
@@ -142,7 +142,7 @@ def _reached_names(tree: ast.Module) -> set[str]:
     where the factory module is imported as ``alias`` (``from overage import wiring``, ``... deps as stores``)."""
     names: set[str] = set()
     aliases: set[str] = set()
-    attributes: list[ast.Attribute] = []
+    attributes: list[tuple[str, str]] = []  # (name, attribute) of every `name.attribute`
     pending: list[ast.AST] = [tree]
     while pending:
         node = pending.pop()
@@ -155,9 +155,9 @@ def _reached_names(tree: ast.Module) -> set[str]:
                 alias.asname or alias.name for alias in node.names if f"{node.module}.{alias.name}" in FACTORY_MODULES
             }
         elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
-            attributes.append(node)
+            attributes.append((node.value.id, node.attr))
         pending += list(ast.iter_child_nodes(node))
-    return names | {node.attr for node in attributes if isinstance(node.value, ast.Name) and node.value.id in aliases}
+    return names | {attribute for name, attribute in attributes if name in aliases}
 
 
 def job_modules(code_dir: Path, module: str) -> list[str]:
